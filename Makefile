@@ -1,0 +1,47 @@
+# WiseHosting — run `make` (or `make help`) to see what each target does.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+GO        ?= go
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+PKGS      := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## Start the whole system (arrives with the control plane and worker issues)
+	@echo "make run: not available yet — the control plane and worker agent are the next issues." >&2
+	@echo "See README.md, section Status." >&2
+	@exit 1
+
+.PHONY: deps
+deps: ## Install what the tests need (idempotent; uses apt-get as root when something is missing)
+	@scripts/test-deps.sh
+
+.PHONY: test
+test: deps lint unit fuzz ## Install test dependencies, then lint, unit tests (race) and a short fuzz run
+
+.PHONY: unit
+unit: ## go test -race over every package
+	$(GO) test -race -count=1 $(PKGS)
+
+.PHONY: lint
+lint: ## go vet, gofmt check and package boundary check
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	@scripts/check-boundaries.sh
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParseVerify$$' -fuzztime $(FUZZTIME) ./internal/wsproto
+	$(GO) test -run '^$$' -fuzz '^FuzzPayloadValidator$$' -fuzztime $(FUZZTIME) ./internal/wsproto
+
+.PHONY: bench
+bench: ## Run the benchmarks (separate from tests); figures go to docs/BENCHMARKS.md
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
