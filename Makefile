@@ -41,6 +41,7 @@ lint: ## go vet, gofmt check and package boundary check
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseVerify$$' -fuzztime $(FUZZTIME) ./internal/wsproto
 	$(GO) test -run '^$$' -fuzz '^FuzzPayloadValidator$$' -fuzztime $(FUZZTIME) ./internal/wsproto
+	$(GO) test -run '^$$' -fuzz '^FuzzRuntimeLogDecode$$' -fuzztime $(FUZZTIME) ./internal/wsproto
 
 .PHONY: bench
 bench: ## Run the benchmarks (separate from tests); figures go to docs/BENCHMARKS.md

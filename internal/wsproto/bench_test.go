@@ -16,7 +16,7 @@ import (
 func benchPayload() *RuntimeLogPayload {
 	at := time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
 	p := &RuntimeLogPayload{}
-	for i := range 8 {
+	for i := range 7 {
 		p.Lines = append(p.Lines, RuntimeLogLine{
 			AppID:  "app_3f9a1c2b7d",
 			Stream: "stdout",

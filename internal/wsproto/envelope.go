@@ -186,19 +186,47 @@ func Build(msgType string, seq uint64, payload any, key []byte) (*Envelope, erro
 }
 
 func build(msgType, id string, seq uint64, ts int64, payload any, key []byte) (*Envelope, error) {
-	p, err := json.Marshal(payload)
+	p, err := marshalPayload(msgType, payload)
 	if err != nil {
-		return nil, fmt.Errorf("wsproto: marshal %s payload: %w", msgType, err)
+		return nil, err
 	}
 	e := &Envelope{Type: msgType, ID: id, Seq: seq, TS: ts, Payload: p}
 	Sign(e, key)
 	return e, nil
 }
 
+func marshalPayload(msgType string, payload any) ([]byte, error) {
+	var (
+		p   []byte
+		err error
+	)
+	if a, ok := payload.(payloadAppender); ok {
+		p, err = a.appendPayload(make([]byte, 0, 1024))
+	} else {
+		p, err = json.Marshal(payload)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wsproto: marshal %s payload: %w", msgType, err)
+	}
+	return p, nil
+}
+
 // Decode decodes the payload into out. Unknown payload fields and duplicate
 // keys are errors, like everywhere else in the protocol.
 func (e *Envelope) Decode(out any) error {
-	if err := json.UnmarshalRead(newLimitReader(e.Payload, MaxMessageBytes), out, json.RejectUnknownMembers(true)); err != nil {
+	var err error
+	if d, ok := out.(payloadDecoder); ok {
+		// The hand-written decoders read the bytes in place; bound them
+		// the way the limit reader bounds the general path.
+		if len(e.Payload) > MaxMessageBytes {
+			err = ErrTooLarge
+		} else {
+			err = d.decodePayload(e.Payload)
+		}
+	} else {
+		err = json.UnmarshalRead(newLimitReader(e.Payload, MaxMessageBytes), out, json.RejectUnknownMembers(true))
+	}
+	if err != nil {
 		return fmt.Errorf("wsproto: decode %s payload: %w", e.Type, err)
 	}
 	return nil

@@ -33,6 +33,22 @@ func FuzzParseVerify(f *testing.F) {
 		if !stdjson.Valid(data) || !stdjson.Valid(e.Payload) {
 			t.Fatalf("Parse accepted invalid JSON %q", data)
 		}
+		// encoding/json reads the same values (it is laxer, never stricter).
+		var std struct {
+			T  string             `json:"t"`
+			I  string             `json:"i"`
+			S  uint64             `json:"s"`
+			TS int64              `json:"ts"`
+			P  stdjson.RawMessage `json:"p"`
+			H  string             `json:"h"`
+		}
+		if err := stdjson.Unmarshal(data, &std); err != nil {
+			t.Fatalf("encoding/json rejects what Parse accepted: %v", err)
+		}
+		if std.T != e.Type || std.I != e.ID || std.S != e.Seq || std.TS != e.TS || std.H != e.HMAC ||
+			!bytes.Equal(bytes.TrimSpace(std.P), e.Payload) {
+			t.Fatalf("Parse and encoding/json disagree: %+v vs %+v", e, std)
+		}
 		again, err := Parse(e.Encode())
 		if err != nil {
 			t.Fatalf("re-encoded envelope does not parse: %v", err)

@@ -1,6 +1,7 @@
 package wsproto
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unicode/utf16"
@@ -38,8 +39,9 @@ const (
 )
 
 type scanner struct {
-	data []byte
-	pos  int
+	data    []byte
+	pos     int
+	scratch []byte // reused by hand-written decoders to unescape strings
 }
 
 func (s *scanner) fail(format string, args ...any) error {
@@ -348,49 +350,53 @@ func hex4(b []byte) rune {
 	return rune(unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3]))
 }
 
-// unescape decodes an already validated string body. Lone surrogates become
-// U+FFFD, as in encoding/json.
+// unescape decodes an already validated string body.
 func unescape(raw []byte) []byte {
-	out := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			i++
-			continue
+	return appendUnescaped(make([]byte, 0, len(raw)), raw)
+}
+
+// appendUnescaped appends the decoded form of an already validated string
+// body to dst. Lone surrogates become U+FFFD, as in encoding/json.
+func appendUnescaped(dst, raw []byte) []byte {
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\\')
+		if i < 0 {
+			return append(dst, raw...)
 		}
-		switch raw[i+1] {
+		dst = append(dst, raw[:i]...)
+		raw = raw[i:]
+		switch raw[1] {
 		case 'b':
-			out = append(out, '\b')
+			dst = append(dst, '\b')
 		case 'f':
-			out = append(out, '\f')
+			dst = append(dst, '\f')
 		case 'n':
-			out = append(out, '\n')
+			dst = append(dst, '\n')
 		case 'r':
-			out = append(out, '\r')
+			dst = append(dst, '\r')
 		case 't':
-			out = append(out, '\t')
+			dst = append(dst, '\t')
 		case 'u':
-			r := hex4(raw[i+2 : i+6])
-			i += 6
+			r := hex4(raw[2:6])
+			raw = raw[6:]
 			if utf16.IsSurrogate(r) {
-				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					if r2 := utf16.DecodeRune(r, hex4(raw[i+2:i+6])); r2 != utf8.RuneError {
-						out = utf8.AppendRune(out, r2)
-						i += 6
+				if len(raw) >= 6 && raw[0] == '\\' && raw[1] == 'u' {
+					if r2 := utf16.DecodeRune(r, hex4(raw[2:6])); r2 != utf8.RuneError {
+						dst = utf8.AppendRune(dst, r2)
+						raw = raw[6:]
 						continue
 					}
 				}
 				r = utf8.RuneError
 			}
-			out = utf8.AppendRune(out, r)
+			dst = utf8.AppendRune(dst, r)
 			continue
 		default: // '"', '\\', '/'
-			out = append(out, raw[i+1])
+			dst = append(dst, raw[1])
 		}
-		i += 2
+		raw = raw[2:]
 	}
-	return out
+	return dst
 }
 
 var errTooDeep = errors.New("nesting too deep")

@@ -4,12 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"hash"
 	"sync"
 	"time"
-
-	"github.com/go-json-experiment/json"
 )
 
 // Sender numbers, signs and encodes the outgoing messages of one connection:
@@ -36,9 +33,9 @@ func (s *Sender) Reset() {
 
 // Seal marshals payload and returns the wire bytes of the next envelope.
 func (s *Sender) Seal(msgType string, payload any) ([]byte, error) {
-	p, err := json.Marshal(payload)
+	p, err := marshalPayload(msgType, payload)
 	if err != nil {
-		return nil, fmt.Errorf("wsproto: marshal %s payload: %w", msgType, err)
+		return nil, err
 	}
 	e := Envelope{Type: msgType, ID: NewID(), Payload: p}
 	var sum [sha256.Size]byte
