@@ -1,0 +1,178 @@
+// Package config builds the control plane's configuration once, in main:
+// defaults, then WH_* environment variables, then flags, then Validate.
+// Secrets may come from a file named by the matching *_FILE variable, and
+// String redacts them.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Server is the configuration of `wisehosting serve`.
+type Server struct {
+	Listen      string // API, dashboard and worker hub
+	DataDir     string // SQLite database, master key
+	DatabaseURL string // postgres://… to use PostgreSQL instead of SQLite
+	PublicURL   string // how users and workers reach Listen
+	SecretKey   string // master key (hex or base64); empty: <data-dir>/secret.key
+	LogLevel    string
+	LogFormat   string // "text" or "json"
+
+	ShutdownTimeout time.Duration
+}
+
+// Default returns the defaults: loopback only, data in ./data.
+func Default() Server {
+	return Server{
+		Listen:          "127.0.0.1:8080",
+		DataDir:         "data",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// Load applies the environment (getenv) and then args on top of Default.
+func Load(name string, args []string, getenv func(string) string) (Server, error) {
+	c := Default()
+	if err := c.fromEnv(getenv); err != nil {
+		return c, err
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address for the API, dashboard and worker hub (env WH_LISTEN)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "folder for the SQLite database and the master key (env WH_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "postgres://… to use PostgreSQL instead of SQLite (env WH_DATABASE_URL or WH_DATABASE_URL_FILE)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL users and workers reach this server at (env WH_PUBLIC_URL; default http://<listen>)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env WH_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (env WH_LOG_FORMAT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown may take (env WH_SHUTDOWN_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	return c, c.Validate()
+}
+
+func (c *Server) fromEnv(getenv func(string) string) error {
+	set := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Listen, "WH_LISTEN")
+	set(&c.DataDir, "WH_DATA_DIR")
+	set(&c.PublicURL, "WH_PUBLIC_URL")
+	set(&c.LogLevel, "WH_LOG_LEVEL")
+	set(&c.LogFormat, "WH_LOG_FORMAT")
+	if v := getenv("WH_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("WH_SHUTDOWN_TIMEOUT: %w", err)
+		}
+		c.ShutdownTimeout = d
+	}
+	for _, s := range []struct {
+		dst *string
+		key string
+	}{{&c.DatabaseURL, "WH_DATABASE_URL"}, {&c.SecretKey, "WH_SECRET_KEY"}} {
+		v, err := secret(getenv, s.key)
+		if err != nil {
+			return err
+		}
+		if v != "" {
+			*s.dst = v
+		}
+	}
+	return nil
+}
+
+// secret reads KEY, or the file named by KEY_FILE.
+func secret(getenv func(string) string, key string) (string, error) {
+	if v := getenv(key); v != "" {
+		return v, nil
+	}
+	path := getenv(key + "_FILE")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Validate reports every problem at once.
+func (c *Server) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir must not be empty"))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("database-url must start with postgres:// (leave it empty for SQLite in the data dir)"))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("public-url %q must be an absolute http(s) URL", c.PublicURL))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format %q: want text or json", c.LogFormat))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// DatabaseDSN is what the store opens: the PostgreSQL URL, or the SQLite
+// file in the data dir.
+func (c *Server) DatabaseDSN() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return filepath.Join(c.DataDir, "wisehosting.db")
+}
+
+// String is a dump for logs with secrets redacted.
+func (c Server) String() string {
+	db := "sqlite:" + c.DatabaseDSN()
+	if c.DatabaseURL != "" {
+		db = redactURL(c.DatabaseURL)
+	}
+	key := "file"
+	if c.SecretKey != "" {
+		key = "env (redacted)"
+	}
+	return fmt.Sprintf("listen=%s data-dir=%s database=%s public-url=%s secret-key=%s", c.Listen, c.DataDir, db, c.PublicURL, key)
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable, redacted)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
