@@ -27,8 +27,10 @@ deps: ## Install what the tests need (idempotent; uses apt-get as root when some
 test: deps lint unit fuzz ## Install test dependencies, then lint, unit tests (race) and a short fuzz run
 
 .PHONY: unit
-unit: ## go test -race over every package
-	$(GO) test -race -count=1 $(PKGS)
+unit: ## go test -race over every package, against SQLite and a local PostgreSQL (started if needed)
+	@if [ -z "$$WH_TEST_DATABASE_URL" ] && [ "$$(id -u)" = 0 ]; then \
+	  export WH_TEST_DATABASE_URL=$$(scripts/postgres-test.sh); fi; \
+	  $(GO) test -race -count=1 $(PKGS)
 
 .PHONY: lint
 lint: ## go vet, gofmt check and package boundary check

@@ -1,0 +1,79 @@
+// Command wisehosting is the WiseHosting control plane.
+//
+//	wisehosting serve [flags]   run the control plane (see --help)
+//	wisehosting version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/wisehosting/wisehosting/internal/config"
+	"github.com/wisehosting/wisehosting/internal/server"
+)
+
+// version is set at link time: -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "wisehosting:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: wisehosting <command> [flags]
+
+commands:
+  serve     run the control plane (API, dashboard, worker hub)
+  version   print the version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := config.Load("wisehosting serve", args[1:], os.Getenv)
+		if err != nil {
+			return err
+		}
+		log := newLogger(stderr, cfg)
+		log.Info("starting", "version", version, "config", cfg.String())
+		s, err := server.New(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		return s.Run(ctx)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func newLogger(w io.Writer, cfg config.Server) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

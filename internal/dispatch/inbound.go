@@ -1,0 +1,327 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/wisehosting/wisehosting/internal/hub"
+	"github.com/wisehosting/wisehosting/internal/models"
+	"github.com/wisehosting/wisehosting/internal/store"
+	"github.com/wisehosting/wisehosting/internal/wsproto"
+)
+
+// DeploymentTopic is the notify key published when a deployment changes
+// (status or build log); the API's live streams wait on it.
+func DeploymentTopic(id string) string { return "deployment:" + id }
+
+// HandleEnvelope applies one verified message from a worker. A worker may
+// only speak about its own jobs and the apps placed on it; anything else is
+// logged and ignored.
+func (d *Dispatcher) HandleEnvelope(ctx context.Context, c *hub.Conn, e *wsproto.Envelope) {
+	wid := c.WorkerID()
+	log := d.log.With("worker_id", wid, "type", e.Type)
+	var err error
+	switch e.Type {
+	case wsproto.TypeHeartbeat:
+		err = d.onHeartbeat(ctx, wid, e)
+	case wsproto.TypeJobAck:
+		err = d.onJobAck(ctx, wid, e)
+	case wsproto.TypeJobStatus:
+		err = d.onJobStatus(ctx, wid, e)
+	case wsproto.TypeJobResult:
+		err = d.onJobResult(ctx, wid, e)
+	case wsproto.TypeBuildLog:
+		err = d.onBuildLog(ctx, wid, e)
+	case wsproto.TypeRuntimeLog:
+		err = d.onRuntimeLog(ctx, wid, e)
+	case wsproto.TypeAppStats:
+		err = d.onAppStats(ctx, wid, e)
+	case wsproto.TypeAppStatus:
+		err = d.onAppStatus(ctx, wid, e)
+	case wsproto.TypeViolation:
+		err = d.onViolation(ctx, wid, e)
+	case wsproto.TypeRegister, wsproto.TypeError:
+		log.Debug("ignored message")
+	default:
+		log.Warn("unknown message type")
+	}
+	if err != nil {
+		log.Warn("message not applied", "err", err)
+	}
+}
+
+var errNotYours = errors.New("refers to a job or app not placed on this worker")
+
+func (d *Dispatcher) onHeartbeat(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.HeartbeatPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	res, _ := json.Marshal(p.Resources)
+	apps, _ := json.Marshal(p.Apps)
+	if err := d.store.UpdateWorkerHeartbeat(ctx, wid, d.now(), string(res), string(apps)); err != nil {
+		return err
+	}
+	d.Kick() // a worker that just came online may take pending jobs
+	// Level-triggered reconciliation: what the worker runs is the truth
+	// about each app's container.
+	for _, a := range p.Apps {
+		app, err := d.store.GetApp(ctx, a.AppID)
+		if err != nil || app.WorkerID != wid {
+			continue
+		}
+		if app.Status != a.Status && a.Status != "" {
+			_ = d.store.SetAppStatus(ctx, app.ID, a.Status, "")
+		}
+	}
+	return nil
+}
+
+// ownJob loads a job and checks it belongs to the worker.
+func (d *Dispatcher) ownJob(ctx context.Context, wid int64, jobID string) (*store.Job, error) {
+	job, err := d.store.GetJob(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if job.WorkerID != wid {
+		return nil, errNotYours
+	}
+	return job, nil
+}
+
+func (d *Dispatcher) onJobAck(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.JobAckPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	job, err := d.ownJob(ctx, wid, p.JobID)
+	if err != nil {
+		return err
+	}
+	if p.Accepted {
+		return d.store.MarkJobAcked(ctx, job.ID, d.now())
+	}
+	// The worker's queue is full: the job stays pending here and is sent
+	// again by the loop. Never dropped.
+	d.log.Info("job refused by worker; will retry", "job_id", job.ID, "reason", p.Reason)
+	return d.store.MarkJobPending(ctx, job.ID, p.Reason)
+}
+
+func (d *Dispatcher) onJobStatus(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.JobStatusPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	job, err := d.ownJob(ctx, wid, p.JobID)
+	if err != nil {
+		return err
+	}
+	if job.State == store.JobSent {
+		_ = d.store.MarkJobAcked(ctx, job.ID, d.now()) // progress implies receipt
+	}
+	if job.DeploymentID == "" {
+		return nil
+	}
+	var status string
+	switch p.Status {
+	case wsproto.JobCloning, wsproto.JobBuilding:
+		status = store.DeploymentBuilding
+	case wsproto.JobStarting:
+		status = store.DeploymentStarting
+	default:
+		return nil
+	}
+	if err := d.store.UpdateDeploymentStatus(ctx, job.DeploymentID, status, p.Message, d.now()); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	d.notify.Publish(DeploymentTopic(job.DeploymentID))
+	return nil
+}
+
+func (d *Dispatcher) onJobResult(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.JobResultPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	job, err := d.ownJob(ctx, wid, p.JobID)
+	if err != nil {
+		return err
+	}
+	if job.State == store.JobDone || job.State == store.JobFailed {
+		return nil // a redelivered result: history does not change
+	}
+	raw, _ := json.Marshal(p)
+	d.finish(ctx, job, p.Success, raw, p.Message)
+	if !p.Success {
+		return nil
+	}
+	app, err := d.store.GetApp(ctx, job.AppID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	switch job.Type {
+	case models.JobDeploy, models.JobRestart:
+		rt := store.AppRuntime{Status: models.AppRunning, WorkerID: wid, HostPort: p.HostPort, ContainerID: p.ContainerID,
+			ImageID: p.ImageID, PreviousImageID: app.PreviousImageID}
+		if p.ImageID != "" && p.ImageID != app.ImageID {
+			rt.PreviousImageID = app.ImageID
+		} else if p.ImageID == "" {
+			rt.ImageID = app.ImageID
+		}
+		if job.DeploymentID != "" {
+			rt.CurrentDeploymentID = job.DeploymentID
+		}
+		return d.store.UpdateAppRuntime(ctx, app.ID, rt)
+	case models.JobStop:
+		return d.store.SetAppStatus(ctx, app.ID, models.AppStopped, "")
+	}
+	return nil
+}
+
+// finish records a job's end and moves its deployment to running or failed.
+func (d *Dispatcher) finish(ctx context.Context, job *store.Job, success bool, result []byte, msg string) {
+	if err := d.store.FinishJob(ctx, job.ID, success, string(result), msg, d.now()); err != nil {
+		d.log.Error("finish job", "job_id", job.ID, "err", err)
+		return
+	}
+	if job.DeploymentID == "" {
+		return
+	}
+	status := store.DeploymentRunning
+	if !success {
+		status = store.DeploymentFailed
+	}
+	if err := d.store.UpdateDeploymentStatus(ctx, job.DeploymentID, status, msg, d.now()); err != nil && !errors.Is(err, store.ErrConflict) {
+		d.log.Error("finish deployment", "deployment_id", job.DeploymentID, "err", err)
+	}
+	if success && len(result) > 0 {
+		var r wsproto.JobResultPayload
+		if json.Unmarshal(result, &r) == nil {
+			_ = d.store.SetDeploymentResult(ctx, job.DeploymentID, r.ImageID, r.Commit)
+		}
+	}
+	if !success {
+		if app, err := d.store.GetApp(ctx, job.AppID); err == nil && app.ContainerID == "" {
+			_ = d.store.SetAppStatus(ctx, app.ID, "failed", msg)
+		}
+	}
+	d.notify.Publish(DeploymentTopic(job.DeploymentID))
+	d.log.Info("deployment finished", "deployment_id", job.DeploymentID, "status", status)
+}
+
+func (d *Dispatcher) onBuildLog(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.BuildLogPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	job, err := d.ownJob(ctx, wid, p.JobID)
+	if err != nil {
+		return err
+	}
+	if job.DeploymentID == "" || job.DeploymentID != p.DeploymentID {
+		return errNotYours
+	}
+	if _, err := d.store.AppendBuildLog(ctx, p.DeploymentID, p.Offset, p.Data); err != nil {
+		return err
+	}
+	d.notify.Publish(DeploymentTopic(p.DeploymentID))
+	return nil
+}
+
+// appsOf returns which of the ids are placed on worker wid.
+func (d *Dispatcher) appsOf(ctx context.Context, wid int64, ids map[string]bool) map[string]bool {
+	ok := make(map[string]bool, len(ids))
+	for id := range ids {
+		if app, err := d.store.GetApp(ctx, id); err == nil && app.WorkerID == wid {
+			ok[id] = true
+		}
+	}
+	return ok
+}
+
+func (d *Dispatcher) onRuntimeLog(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.RuntimeLogPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	ids := map[string]bool{}
+	for _, l := range p.Lines {
+		ids[l.AppID] = true
+	}
+	mine := d.appsOf(ctx, wid, ids)
+	lines := make([]store.RuntimeLogLine, 0, len(p.Lines))
+	for _, l := range p.Lines {
+		if mine[l.AppID] {
+			lines = append(lines, store.RuntimeLogLine{AppID: l.AppID, Stream: l.Stream, Msg: l.Msg, At: l.At})
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	if _, err := d.store.InsertRuntimeLogs(ctx, lines); err != nil {
+		return err
+	}
+	// After the insert: a live reader woken by the bus finds the lines.
+	for _, l := range lines {
+		d.logs.Push(l.AppID, l.Stream, l.Msg, l.At)
+	}
+	return nil
+}
+
+func (d *Dispatcher) onAppStats(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.AppStatsPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	ids := map[string]bool{}
+	for _, s := range p.Apps {
+		ids[s.AppID] = true
+	}
+	mine := d.appsOf(ctx, wid, ids)
+	at := p.At
+	if at.IsZero() {
+		at = d.now()
+	}
+	rows := make([]store.AppStat, 0, len(p.Apps))
+	for _, s := range p.Apps {
+		if mine[s.AppID] {
+			rows = append(rows, store.AppStat{AppID: s.AppID, At: at, CPUPercent: s.CPUPercent, MemBytes: s.MemBytes,
+				MemLimitBytes: s.MemLimitBytes, NetRxBytes: s.NetRxBytes, NetTxBytes: s.NetTxBytes, PIDs: s.PIDs})
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return d.store.InsertAppStats(ctx, rows)
+}
+
+func (d *Dispatcher) onAppStatus(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.AppStatusPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	if !d.appsOf(ctx, wid, map[string]bool{p.AppID: true})[p.AppID] {
+		return errNotYours
+	}
+	return d.store.SetAppStatus(ctx, p.AppID, p.Status, p.Message)
+}
+
+func (d *Dispatcher) onViolation(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	var p wsproto.ViolationPayload
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	if !d.appsOf(ctx, wid, map[string]bool{p.AppID: true})[p.AppID] {
+		return errNotYours
+	}
+	at := p.At
+	if at.IsZero() {
+		at = d.now()
+	}
+	return d.store.InsertViolation(ctx, &store.Violation{AppID: p.AppID, WorkerID: wid, Kind: p.Kind, Message: p.Message, Action: p.Action, At: at})
+}

@@ -1,0 +1,249 @@
+// Package server wires the control plane together and runs it: store,
+// secrets, worker hub, dispatcher, API and metrics behind one HTTP server,
+// with an orderly shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wisehosting/wisehosting/internal/api"
+	"github.com/wisehosting/wisehosting/internal/auth"
+	"github.com/wisehosting/wisehosting/internal/config"
+	"github.com/wisehosting/wisehosting/internal/dispatch"
+	"github.com/wisehosting/wisehosting/internal/hub"
+	"github.com/wisehosting/wisehosting/internal/logbus"
+	"github.com/wisehosting/wisehosting/internal/notify"
+	"github.com/wisehosting/wisehosting/internal/store"
+)
+
+// Server is a running control plane.
+type Server struct {
+	cfg      config.Server
+	log      *slog.Logger
+	Store    *store.Store
+	Hub      *hub.Hub
+	Dispatch *dispatch.Dispatcher
+	API      *api.API
+	handler  http.Handler
+	started  time.Time
+}
+
+// New opens the store and builds every component; Run serves.
+func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	master, err := auth.LoadOrCreateMasterKey(cfg.DataDir, cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	boxKey, err := auth.DeriveKey(master, "secrets v1")
+	if err != nil {
+		return nil, err
+	}
+	jwtKey, err := auth.DeriveKey(master, "worker jwt v1")
+	if err != nil {
+		return nil, err
+	}
+	box, err := auth.NewSecretBox(boxKey)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := auth.NewWorkerTokens(jwtKey)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseDSN(), log.With("component", "store"))
+	if err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(jobsCollector{st})
+	httpLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "wisehosting_http_request_duration_seconds",
+		Help:    "HTTP request latency by route and status class.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "code"})
+	reg.MustRegister(httpLatency)
+
+	logs := logbus.New(0, 0)
+	n := notify.New()
+	d := dispatch.New(st, box, logs, n, log)
+	h := hub.New(hub.Config{}, dispatch.WorkerAuth{D: d, Tokens: tokens}, d, log.With("component", "hub"), hub.NewMetrics(reg))
+	d.SetHub(h)
+	a := api.New(api.Deps{Store: st, Box: box, WorkerTokens: tokens, Hub: h, Dispatch: d, Logs: logs, Notify: n,
+		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL})
+
+	s := &Server{cfg: cfg, log: log, Store: st, Hub: h, Dispatch: d, API: a, started: time.Now()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/v1/", a)
+	s.handler = instrument(mux, httpLatency)
+	return s, nil
+}
+
+// Handler is the server's whole HTTP surface (tests serve it with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.Ping(ctx); err != nil {
+		s.log.Warn("not ready: database", "err", err)
+		http.Error(w, "database unavailable\n", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Run serves on cfg.Listen until ctx is done, then shuts down in order:
+// stop accepting, close worker sockets and streams, stop the dispatcher,
+// close the database.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.Store.Close()
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second, // live streams lift it per response
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(bg); err != nil {
+				s.log.Error(name+" stopped", "err", err)
+			}
+		}()
+	}
+	run("hub", s.Hub.Run)
+	run("dispatcher", s.Dispatch.Run)
+	run("janitor", s.janitor)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("control plane listening", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.Store.Dialect())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	stop() // hub closes worker sockets; dispatcher and janitor return
+	if err := srv.Shutdown(shutCtx); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	wg.Wait()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// janitor prunes expired sessions and old logs and stats every hour.
+func (s *Server) janitor(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		if err := s.Store.DeleteExpiredSessions(ctx, now); err != nil && ctx.Err() == nil {
+			s.log.Warn("prune sessions", "err", err)
+		}
+		if err := s.Store.PruneRuntimeLogs(ctx, now.Add(-7*24*time.Hour), 10000); err != nil && ctx.Err() == nil {
+			s.log.Warn("prune runtime logs", "err", err)
+		}
+		if err := s.Store.PruneAppStats(ctx, now.Add(-8*24*time.Hour)); err != nil && ctx.Err() == nil {
+			s.log.Warn("prune stats", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// instrument records request latency by route pattern (never by raw path,
+// which would explode the label set).
+func instrument(next http.Handler, h *prometheus.HistogramVec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		h.WithLabelValues(route, fmt.Sprintf("%dxx", rec.code/100)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// jobsCollector reports jobs by state at scrape time.
+type jobsCollector struct{ st *store.Store }
+
+var jobsDesc = prometheus.NewDesc("wisehosting_jobs", "Jobs by state.", []string{"state"}, nil)
+
+func (c jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
+
+func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.st.CountJobsByState(ctx)
+	if err != nil {
+		return
+	}
+	for _, state := range []string{store.JobPending, store.JobSent, store.JobAcked, store.JobDone, store.JobFailed} {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(counts[state]), state)
+	}
+}

@@ -1,0 +1,249 @@
+// Package servertest starts real control planes for tests: a real HTTP
+// listener on loopback, a real database (SQLite in a temp dir, or a fresh
+// PostgreSQL schema), and helpers to call the API.
+package servertest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver for schema setup
+
+	"github.com/wisehosting/wisehosting/internal/config"
+	"github.com/wisehosting/wisehosting/internal/server"
+)
+
+// DB names a database a test runs against.
+type DB struct {
+	Name string
+	URL  string // "" = SQLite in the data dir
+}
+
+// DBs returns SQLite, and PostgreSQL when WH_TEST_DATABASE_URL is set. In
+// CI (CI=true) a missing PostgreSQL fails the test instead of skipping it.
+func DBs(t testing.TB) []DB {
+	dbs := []DB{{Name: "sqlite"}}
+	if os.Getenv("WH_TEST_DATABASE_URL") != "" {
+		dbs = append(dbs, DB{Name: "postgres", URL: "pg"})
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("WH_TEST_DATABASE_URL is not set: CI must run the PostgreSQL half (scripts/postgres-test.sh starts it)")
+	} else {
+		t.Log("PostgreSQL half skipped: set WH_TEST_DATABASE_URL (scripts/postgres-test.sh prints one)")
+	}
+	return dbs
+}
+
+// ForEachDB runs f as a subtest per database.
+func ForEachDB(t *testing.T, f func(t *testing.T, db DB)) {
+	for _, db := range DBs(t) {
+		t.Run(db.Name, func(t *testing.T) { f(t, db) })
+	}
+}
+
+// freshSchemaURL creates an empty PostgreSQL schema for one test and
+// returns a URL whose search_path points at it.
+func freshSchemaURL(t testing.TB) string {
+	base := os.Getenv("WH_TEST_DATABASE_URL")
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "t_" + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", base)
+		if err == nil {
+			db.Exec("DROP SCHEMA " + schema + " CASCADE")
+			db.Close()
+		}
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Server is a running control plane.
+type Server struct {
+	URL     string
+	DataDir string
+	DBURL   string
+	S       *server.Server
+	t       testing.TB
+	stop    context.CancelFunc
+	done    chan error
+}
+
+// Options adjust a test server.
+type Options struct {
+	DataDir string // reuse a data dir (restart tests)
+	DBURL   string // reuse a database
+}
+
+// New starts a control plane on a free loopback port; it stops at cleanup.
+func New(t testing.TB, db DB, opts ...Options) *Server {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	if o.DBURL == "" && db.URL == "pg" {
+		o.DBURL = freshSchemaURL(t)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	cfg := config.Default()
+	cfg.Listen, cfg.DataDir, cfg.DatabaseURL, cfg.PublicURL = addr, o.DataDir, o.DBURL, "http://"+addr
+	cfg.ShutdownTimeout = 5 * time.Second
+	level := slog.LevelWarn
+	if os.Getenv("WH_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("server.New: %v", err)
+	}
+	ts := &Server{URL: "http://" + addr, DataDir: o.DataDir, DBURL: o.DBURL, S: s, t: t, stop: cancel, done: make(chan error, 1)}
+	go func() { ts.done <- s.Serve(ctx, ln) }()
+	t.Cleanup(ts.Stop)
+	return ts
+}
+
+// Stop shuts the server down and waits (idempotent).
+func (s *Server) Stop() {
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	s.stop = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("server stopped with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		s.t.Error("server did not stop within 15 s")
+	}
+}
+
+// Response is an API answer.
+type Response struct {
+	Status int
+	Body   []byte
+	Header http.Header
+}
+
+// JSON decodes the body into v.
+func (r Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Do calls the API with a bearer token ("" for none) and a JSON body.
+func (s *Server) Do(method, path, token string, body any) Response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return Response{Status: resp.StatusCode, Body: data, Header: resp.Header}
+}
+
+// Signup creates a user and returns its bearer token.
+func (s *Server) Signup(email string) string {
+	s.t.Helper()
+	r := s.Do("POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "password-123"})
+	if r.Status != http.StatusCreated {
+		s.t.Fatalf("signup %s: %d %s", email, r.Status, r.Body)
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	r.JSON(s.t, &out)
+	return out.Token
+}
+
+// CreateWorker creates a worker as the given (instance admin) user and
+// returns its id and raw API key.
+func (s *Server) CreateWorker(token, name string) (int64, string) {
+	s.t.Helper()
+	r := s.Do("POST", "/v1/workers", token, map[string]string{"name": name})
+	if r.Status != http.StatusCreated {
+		s.t.Fatalf("create worker: %d %s", r.Status, r.Body)
+	}
+	var out struct {
+		ID     int64  `json:"id"`
+		APIKey string `json:"api_key"`
+	}
+	r.JSON(s.t, &out)
+	return out.ID, out.APIKey
+}
+
+// Eventually polls cond until it holds or the time runs out.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", within, what)
+}

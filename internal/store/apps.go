@@ -1,0 +1,319 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+)
+
+// AppCreated is the status of an app that has never been deployed. Other
+// statuses are whatever the control plane records (see models.App*).
+const AppCreated = "created"
+
+// App is a deployable application. Name is its globally unique DNS label.
+// GitTokenEnc is encrypted by the caller (nil or empty = none; reads back
+// nil). WorkerID 0 and CurrentDeploymentID "" mean none.
+type App struct {
+	ID              string
+	TeamID          string
+	Name            string
+	RepoURL         string
+	Branch          string
+	GitTokenEnc     []byte
+	DockerfilePath  string
+	Port            int
+	HealthCheckPath string
+	MemoryBytes     int64
+	CPUMillis       int64
+	DiskBytes       int64
+	BandwidthBps    int64
+	Suspended       bool
+	// Runtime fields, written by UpdateAppRuntime / SetAppStatus (see
+	// AppRuntime) and by UpdateDeploymentStatus (CurrentDeploymentID).
+	Status              string
+	StatusMessage       string
+	WorkerID            int64
+	HostPort            int
+	ContainerID         string
+	ImageID             string
+	PreviousImageID     string
+	CurrentDeploymentID string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// AppRuntime is the app's state on its worker, as last reported, and the
+// deployment it runs: the runtime fields of App, set together.
+type AppRuntime struct {
+	Status          string
+	StatusMessage   string
+	WorkerID        int64
+	HostPort        int
+	ContainerID     string
+	ImageID         string
+	PreviousImageID string
+	// CurrentDeploymentID is the last deployment that reached running.
+	// UpdateAppRuntime leaves it unchanged when "" (a restart or stop has
+	// no deployment).
+	CurrentDeploymentID string
+}
+
+// Runtime returns the app's runtime fields.
+func (a *App) Runtime() AppRuntime {
+	return AppRuntime{Status: a.Status, StatusMessage: a.StatusMessage, WorkerID: a.WorkerID, HostPort: a.HostPort,
+		ContainerID: a.ContainerID, ImageID: a.ImageID, PreviousImageID: a.PreviousImageID,
+		CurrentDeploymentID: a.CurrentDeploymentID}
+}
+
+// Domain is a custom domain routed to an app; stored lowercase.
+type Domain struct {
+	Domain    string
+	AppID     string
+	CreatedAt time.Time
+}
+
+const appCols = `id, team_id, name, repo_url, branch, git_token_enc, dockerfile_path, port, health_check_path,
+	memory_bytes, cpu_millis, disk_bytes, bandwidth_bps, suspended, status, status_message, worker_id,
+	host_port, container_id, image_id, previous_image_id, current_deployment_id, created_at, updated_at`
+
+func scanApp(sc scanner) (*App, error) {
+	var a App
+	err := sc.Scan(&a.ID, &a.TeamID, &a.Name, &a.RepoURL, &a.Branch, &a.GitTokenEnc, &a.DockerfilePath, &a.Port,
+		&a.HealthCheckPath, &a.MemoryBytes, &a.CPUMillis, &a.DiskBytes, &a.BandwidthBps, &a.Suspended, &a.Status,
+		&a.StatusMessage, nullable[int64]{&a.WorkerID}, &a.HostPort, &a.ContainerID, &a.ImageID, &a.PreviousImageID,
+		nullable[string]{&a.CurrentDeploymentID}, msTime{&a.CreatedAt}, msTime{&a.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// CreateApp inserts a, filling ID, CreatedAt, UpdatedAt and Status
+// (AppCreated) when empty. ErrConflict if the name is taken, ErrNotFound if
+// the team (or a non-zero WorkerID) does not exist.
+func (s *Store) CreateApp(ctx context.Context, a *App) error {
+	if a.ID == "" {
+		a.ID = newID(prefixApp)
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	if a.UpdatedAt.IsZero() {
+		a.UpdatedAt = a.CreatedAt
+	}
+	if a.Status == "" {
+		a.Status = AppCreated
+	}
+	_, err := s.exec(ctx, `INSERT INTO apps (`+appCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.TeamID, a.Name, a.RepoURL, a.Branch, nullBytes(a.GitTokenEnc), a.DockerfilePath, a.Port, a.HealthCheckPath,
+		a.MemoryBytes, a.CPUMillis, a.DiskBytes, a.BandwidthBps, a.Suspended, a.Status, a.StatusMessage,
+		nullInt(a.WorkerID), a.HostPort, a.ContainerID, a.ImageID, a.PreviousImageID, nullStr(a.CurrentDeploymentID),
+		ms(a.CreatedAt), ms(a.UpdatedAt))
+	if err != nil {
+		return wrapErr(err, "create app %s", a.Name)
+	}
+	return nil
+}
+
+// GetApp returns the app or ErrNotFound.
+func (s *Store) GetApp(ctx context.Context, id string) (*App, error) {
+	a, err := scanApp(s.queryRow(ctx, `SELECT `+appCols+` FROM apps WHERE id = ?`, id))
+	if err != nil {
+		return nil, wrapErr(err, "get app %s", id)
+	}
+	return a, nil
+}
+
+// GetAppByName returns the app or ErrNotFound.
+func (s *Store) GetAppByName(ctx context.Context, name string) (*App, error) {
+	a, err := scanApp(s.queryRow(ctx, `SELECT `+appCols+` FROM apps WHERE name = ?`, name))
+	if err != nil {
+		return nil, wrapErr(err, "get app %s", name)
+	}
+	return a, nil
+}
+
+// ListAppsForTeams returns the apps of the given teams by name; an empty
+// list of teams gives an empty result.
+func (s *Store) ListAppsForTeams(ctx context.Context, teamIDs []string) ([]App, error) {
+	if len(teamIDs) == 0 {
+		return []App{}, nil
+	}
+	args := make([]any, len(teamIDs))
+	for i, id := range teamIDs {
+		args[i] = id
+	}
+	rows, err := s.r.QueryContext(ctx, s.qDynamic(`SELECT `+appCols+` FROM apps WHERE team_id IN (`+placeholders(len(teamIDs))+`) ORDER BY name`), args...)
+	as, err := collect(rows, err, deref(scanApp))
+	if err != nil {
+		return nil, wrapErr(err, "list apps for teams")
+	}
+	return as, nil
+}
+
+// ListAllApps returns every app by name.
+func (s *Store) ListAllApps(ctx context.Context) ([]App, error) {
+	rows, err := s.query(ctx, `SELECT `+appCols+` FROM apps ORDER BY name`)
+	as, err := collect(rows, err, deref(scanApp))
+	if err != nil {
+		return nil, wrapErr(err, "list apps")
+	}
+	return as, nil
+}
+
+// UpdateApp saves the settings fields of a (RepoURL, Branch, GitTokenEnc,
+// DockerfilePath, Port, HealthCheckPath, the four limits, Suspended) and
+// sets a.UpdatedAt. It writes every one of them, so read-modify-write:
+// a nil GitTokenEnc clears the token. Name, team and runtime fields are not
+// touched. ErrNotFound if absent.
+func (s *Store) UpdateApp(ctx context.Context, a *App) error {
+	at := now()
+	err := s.execOne(ctx, `UPDATE apps SET repo_url = ?, branch = ?, git_token_enc = ?, dockerfile_path = ?,
+		port = ?, health_check_path = ?, memory_bytes = ?, cpu_millis = ?, disk_bytes = ?, bandwidth_bps = ?,
+		suspended = ?, updated_at = ? WHERE id = ?`,
+		a.RepoURL, a.Branch, nullBytes(a.GitTokenEnc), a.DockerfilePath, a.Port, a.HealthCheckPath, a.MemoryBytes,
+		a.CPUMillis, a.DiskBytes, a.BandwidthBps, a.Suspended, ms(at), a.ID)
+	if err != nil {
+		return wrapErr(err, "update app %s", a.ID)
+	}
+	a.UpdatedAt = at
+	return nil
+}
+
+// DeleteApp deletes the app and, by cascade, its env, domains,
+// deployments, build logs, runtime logs, stats and violations. Its jobs
+// are kept (a delete job outlives the app). ErrNotFound if absent.
+func (s *Store) DeleteApp(ctx context.Context, id string) error {
+	if err := s.execOne(ctx, `DELETE FROM apps WHERE id = ?`, id); err != nil {
+		return wrapErr(err, "delete app %s", id)
+	}
+	return nil
+}
+
+// UpdateAppRuntime overwrites all the runtime fields at once, except that
+// an empty CurrentDeploymentID keeps the current one. ErrNotFound if the
+// app (or a non-zero WorkerID) does not exist.
+func (s *Store) UpdateAppRuntime(ctx context.Context, appID string, rt AppRuntime) error {
+	err := s.execOne(ctx, `UPDATE apps SET status = ?, status_message = ?, worker_id = ?, host_port = ?,
+		container_id = ?, image_id = ?, previous_image_id = ?,
+		current_deployment_id = COALESCE(?, current_deployment_id), updated_at = ? WHERE id = ?`,
+		rt.Status, rt.StatusMessage, nullInt(rt.WorkerID), rt.HostPort, rt.ContainerID, rt.ImageID,
+		rt.PreviousImageID, nullStr(rt.CurrentDeploymentID), ms(now()), appID)
+	if err != nil {
+		return wrapErr(err, "update app %s runtime", appID)
+	}
+	return nil
+}
+
+// SetAppStatus sets only the status and its message.
+func (s *Store) SetAppStatus(ctx context.Context, appID, status, message string) error {
+	err := s.execOne(ctx, `UPDATE apps SET status = ?, status_message = ?, updated_at = ? WHERE id = ?`,
+		status, message, ms(now()), appID)
+	if err != nil {
+		return wrapErr(err, "set app %s status", appID)
+	}
+	return nil
+}
+
+// SetAppEnv creates or replaces one environment variable; valueEnc is the
+// caller-encrypted value. ErrNotFound if the app does not exist.
+func (s *Store) SetAppEnv(ctx context.Context, appID, name string, valueEnc []byte) error {
+	if valueEnc == nil {
+		valueEnc = []byte{} // the column is NOT NULL; nil would be NULL
+	}
+	_, err := s.exec(ctx, `INSERT INTO app_env (app_id, name, value_enc) VALUES (?, ?, ?)
+		ON CONFLICT (app_id, name) DO UPDATE SET value_enc = excluded.value_enc`, appID, name, valueEnc)
+	if err != nil {
+		return wrapErr(err, "set env %s of app %s", name, appID)
+	}
+	return nil
+}
+
+// UnsetAppEnv removes one variable; ErrNotFound if it was not set.
+func (s *Store) UnsetAppEnv(ctx context.Context, appID, name string) error {
+	if err := s.execOne(ctx, `DELETE FROM app_env WHERE app_id = ? AND name = ?`, appID, name); err != nil {
+		return wrapErr(err, "unset env %s of app %s", name, appID)
+	}
+	return nil
+}
+
+// ListAppEnv returns every variable of the app, values still encrypted.
+// A missing app gives an empty map.
+func (s *Store) ListAppEnv(ctx context.Context, appID string) (map[string][]byte, error) {
+	rows, err := s.query(ctx, `SELECT name, value_enc FROM app_env WHERE app_id = ?`, appID)
+	if err != nil {
+		return nil, wrapErr(err, "list env of app %s", appID)
+	}
+	defer rows.Close()
+	env := map[string][]byte{}
+	for rows.Next() {
+		var name string
+		var v []byte
+		if err := rows.Scan(&name, &v); err != nil {
+			return nil, wrapErr(err, "list env of app %s", appID)
+		}
+		if v == nil {
+			v = []byte{} // SQLite returns an empty BLOB as nil
+		}
+		env[name] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr(err, "list env of app %s", appID)
+	}
+	return env, nil
+}
+
+// AddDomain routes domain (lowercased) to the app. ErrConflict if any app
+// already has it, ErrNotFound if the app does not exist.
+func (s *Store) AddDomain(ctx context.Context, appID, domain string) error {
+	domain = strings.ToLower(domain)
+	_, err := s.exec(ctx, `INSERT INTO app_domains (domain, app_id, created_at) VALUES (?, ?, ?)`, domain, appID, ms(now()))
+	if err != nil {
+		return wrapErr(err, "add domain %s", domain)
+	}
+	return nil
+}
+
+// RemoveDomain removes domain from the app; ErrNotFound if that app does
+// not have it.
+func (s *Store) RemoveDomain(ctx context.Context, appID, domain string) error {
+	domain = strings.ToLower(domain)
+	if err := s.execOne(ctx, `DELETE FROM app_domains WHERE domain = ? AND app_id = ?`, domain, appID); err != nil {
+		return wrapErr(err, "remove domain %s", domain)
+	}
+	return nil
+}
+
+// ListDomains returns the app's domains alphabetically.
+func (s *Store) ListDomains(ctx context.Context, appID string) ([]Domain, error) {
+	rows, err := s.query(ctx, `SELECT domain, app_id, created_at FROM app_domains WHERE app_id = ? ORDER BY domain`, appID)
+	ds, err := collect(rows, err, func(sc scanner) (Domain, error) {
+		var d Domain
+		err := sc.Scan(&d.Domain, &d.AppID, msTime{&d.CreatedAt})
+		return d, err
+	})
+	if err != nil {
+		return nil, wrapErr(err, "list domains of app %s", appID)
+	}
+	return ds, nil
+}
+
+// GetAppByDomain returns the app a custom domain routes to, or ErrNotFound.
+func (s *Store) GetAppByDomain(ctx context.Context, domain string) (*App, error) {
+	domain = strings.ToLower(domain)
+	a, err := scanApp(s.queryRow(ctx, `SELECT `+appCols+` FROM apps WHERE id = (SELECT app_id FROM app_domains WHERE domain = ?)`, domain))
+	if err != nil {
+		return nil, wrapErr(err, "get app by domain %s", domain)
+	}
+	return a, nil
+}
+
+// setCurrentDeployment is called in the transaction that marks a
+// deployment running.
+func (s *Store) setCurrentDeployment(ctx context.Context, tx *sql.Tx, appID, deploymentID string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE apps SET current_deployment_id = ?, updated_at = ? WHERE id = ?`),
+		deploymentID, ms(at), appID)
+	return err
+}
