@@ -49,13 +49,36 @@ type Dispatcher struct {
 	log    *slog.Logger
 	now    func() time.Time
 	kick   chan struct{}
+	events EventSink
 }
+
+// Webhook event names.
+const (
+	EventDeploymentSucceeded = "deployment.succeeded"
+	EventDeploymentFailed    = "deployment.failed"
+	EventAppCrashed          = "app.crashed"
+	EventAppStopped          = "app.stopped"
+	EventViolation           = "violation"
+)
+
+// EventSink receives events for a team (outbound webhooks). Emit must not
+// block: it records the event and returns.
+type EventSink interface {
+	Emit(ctx context.Context, teamID, event string, data any)
+}
+
+type nopSink struct{}
+
+func (nopSink) Emit(context.Context, string, string, any) {}
+
+// SetEvents sets where events go (default: nowhere).
+func (d *Dispatcher) SetEvents(e EventSink) { d.events = e }
 
 // New returns a Dispatcher. SetHub must be called before Run (the hub and
 // the dispatcher refer to each other).
 func New(s *store.Store, box *auth.SecretBox, logs *logbus.Bus, n *notify.Broker, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{store: s, box: box, logs: logs, notify: n, log: log.With("component", "dispatch"),
-		now: time.Now, kick: make(chan struct{}, 1)}
+		now: time.Now, kick: make(chan struct{}, 1), events: nopSink{}}
 }
 
 // SetHub completes the wiring.

@@ -205,10 +205,17 @@ func (d *Dispatcher) finish(ctx context.Context, job *store.Job, success bool, r
 			_ = d.store.SetDeploymentResult(ctx, job.DeploymentID, r.ImageID, r.Commit)
 		}
 	}
-	if !success {
-		if app, err := d.store.GetApp(ctx, job.AppID); err == nil && app.ContainerID == "" {
-			_ = d.store.SetAppStatus(ctx, app.ID, "failed", msg)
+	app, appErr := d.store.GetApp(ctx, job.AppID)
+	if !success && appErr == nil && app.ContainerID == "" {
+		_ = d.store.SetAppStatus(ctx, app.ID, "failed", msg)
+	}
+	if appErr == nil {
+		event := EventDeploymentSucceeded
+		if !success {
+			event = EventDeploymentFailed
 		}
+		d.events.Emit(ctx, app.TeamID, event, map[string]any{"app": app.Name, "app_id": app.ID,
+			"deployment_id": job.DeploymentID, "status": status, "message": msg})
 	}
 	d.notify.Publish(DeploymentTopic(job.DeploymentID))
 	d.log.Info("deployment finished", "deployment_id", job.DeploymentID, "status", status)
@@ -305,10 +312,21 @@ func (d *Dispatcher) onAppStatus(ctx context.Context, wid int64, e *wsproto.Enve
 	if err := e.Decode(&p); err != nil {
 		return err
 	}
-	if !d.appsOf(ctx, wid, map[string]bool{p.AppID: true})[p.AppID] {
+	app, err := d.store.GetApp(ctx, p.AppID)
+	if err != nil || app.WorkerID != wid {
 		return errNotYours
 	}
-	return d.store.SetAppStatus(ctx, p.AppID, p.Status, p.Message)
+	if err := d.store.SetAppStatus(ctx, p.AppID, p.Status, p.Message); err != nil {
+		return err
+	}
+	if app.Status != p.Status && (p.Status == models.AppCrashed || p.Status == models.AppStopped) {
+		event := EventAppCrashed
+		if p.Status == models.AppStopped {
+			event = EventAppStopped
+		}
+		d.events.Emit(ctx, app.TeamID, event, map[string]any{"app": app.Name, "app_id": app.ID, "status": p.Status, "message": p.Message})
+	}
+	return nil
 }
 
 func (d *Dispatcher) onViolation(ctx context.Context, wid int64, e *wsproto.Envelope) error {
@@ -316,12 +334,18 @@ func (d *Dispatcher) onViolation(ctx context.Context, wid int64, e *wsproto.Enve
 	if err := e.Decode(&p); err != nil {
 		return err
 	}
-	if !d.appsOf(ctx, wid, map[string]bool{p.AppID: true})[p.AppID] {
+	app, err := d.store.GetApp(ctx, p.AppID)
+	if err != nil || app.WorkerID != wid {
 		return errNotYours
 	}
 	at := p.At
 	if at.IsZero() {
 		at = d.now()
 	}
-	return d.store.InsertViolation(ctx, &store.Violation{AppID: p.AppID, WorkerID: wid, Kind: p.Kind, Message: p.Message, Action: p.Action, At: at})
+	if err := d.store.InsertViolation(ctx, &store.Violation{AppID: p.AppID, WorkerID: wid, Kind: p.Kind, Message: p.Message, Action: p.Action, At: at}); err != nil {
+		return err
+	}
+	d.events.Emit(ctx, app.TeamID, EventViolation, map[string]any{"app": app.Name, "app_id": app.ID, "kind": p.Kind,
+		"message": p.Message, "action": p.Action, "at": at})
+	return nil
 }
