@@ -419,3 +419,6 @@ func writeError(w http.ResponseWriter, status int, msg, code string) {
 	_ = json.MarshalWrite(w, map[string]string{"error": msg, "code": code}, json.Deterministic(true))
 	_, _ = w.Write([]byte("\n"))
 }
+
+// Metrics returns the hub's collectors (nil if it has none).
+func (h *Hub) Metrics() *Metrics { return h.metrics }
