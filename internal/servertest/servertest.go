@@ -53,6 +53,15 @@ func ForEachDB(t *testing.T, f func(t *testing.T, db DB)) {
 	}
 }
 
+// DatabaseURL is what a server for db should be given: "" for SQLite in
+// its data dir, or a URL of a fresh PostgreSQL schema.
+func DatabaseURL(t testing.TB, db DB) string {
+	if db.URL == "pg" {
+		return freshSchemaURL(t)
+	}
+	return ""
+}
+
 // freshSchemaURL creates an empty PostgreSQL schema for one test and
 // returns a URL whose search_path points at it.
 func freshSchemaURL(t testing.TB) string {
@@ -82,9 +91,15 @@ func freshSchemaURL(t testing.TB) string {
 	return u.String()
 }
 
+// Client calls a control plane's API from a test.
+type Client struct {
+	T   testing.TB
+	URL string // http://host:port
+}
+
 // Server is a running control plane.
 type Server struct {
-	URL     string
+	*Client
 	DataDir string
 	DBURL   string
 	S       *server.Server
@@ -131,7 +146,7 @@ func New(t testing.TB, db DB, opts ...Options) *Server {
 		cancel()
 		t.Fatalf("server.New: %v", err)
 	}
-	ts := &Server{URL: "http://" + addr, DataDir: o.DataDir, DBURL: o.DBURL, S: s, t: t, stop: cancel, done: make(chan error, 1)}
+	ts := &Server{Client: &Client{T: t, URL: "http://" + addr}, DataDir: o.DataDir, DBURL: o.DBURL, S: s, t: t, stop: cancel, done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(ctx, ln) }()
 	t.Cleanup(ts.Stop)
 	return ts
@@ -170,8 +185,8 @@ func (r Response) JSON(t testing.TB, v any) {
 }
 
 // Do calls the API with a bearer token ("" for none) and a JSON body.
-func (s *Server) Do(method, path, token string, body any) Response {
-	s.t.Helper()
+func (s *Client) Do(method, path, token string, body any) Response {
+	s.T.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -182,13 +197,13 @@ func (s *Server) Do(method, path, token string, body any) Response {
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
-			s.t.Fatal(err)
+			s.T.Fatal(err)
 		}
 		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, s.URL+path, rd)
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -198,7 +213,7 @@ func (s *Server) Do(method, path, token string, body any) Response {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
+		s.T.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
@@ -206,32 +221,32 @@ func (s *Server) Do(method, path, token string, body any) Response {
 }
 
 // Signup creates a user and returns its bearer token.
-func (s *Server) Signup(email string) string {
-	s.t.Helper()
+func (s *Client) Signup(email string) string {
+	s.T.Helper()
 	r := s.Do("POST", "/v1/auth/signup", "", map[string]string{"email": email, "password": "password-123"})
 	if r.Status != http.StatusCreated {
-		s.t.Fatalf("signup %s: %d %s", email, r.Status, r.Body)
+		s.T.Fatalf("signup %s: %d %s", email, r.Status, r.Body)
 	}
 	var out struct {
 		Token string `json:"token"`
 	}
-	r.JSON(s.t, &out)
+	r.JSON(s.T, &out)
 	return out.Token
 }
 
 // CreateWorker creates a worker as the given (instance admin) user and
 // returns its id and raw API key.
-func (s *Server) CreateWorker(token, name string) (int64, string) {
-	s.t.Helper()
+func (s *Client) CreateWorker(token, name string) (int64, string) {
+	s.T.Helper()
 	r := s.Do("POST", "/v1/workers", token, map[string]string{"name": name})
 	if r.Status != http.StatusCreated {
-		s.t.Fatalf("create worker: %d %s", r.Status, r.Body)
+		s.T.Fatalf("create worker: %d %s", r.Status, r.Body)
 	}
 	var out struct {
 		ID     int64  `json:"id"`
 		APIKey string `json:"api_key"`
 	}
-	r.JSON(s.t, &out)
+	r.JSON(s.T, &out)
 	return out.ID, out.APIKey
 }
 
