@@ -251,7 +251,7 @@ func (a *API) saveSecrets(ctx context.Context, app *store.App, in *appInput) err
 	return nil
 }
 
-func gitTokenContext(appID string) string    { return "app:" + appID + ":git_token" }
+func gitTokenContext(appID string) string  { return "app:" + appID + ":git_token" }
 func envContext(appID, name string) string { return "app:" + appID + ":env:" + name }
 
 func (a *API) teamForNewApp(ctx context.Context, p *principal, ref *string) (string, error) {

@@ -50,7 +50,9 @@ func (a *API) requireUser(h userHandler) handlerFunc {
 	}
 }
 
-func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
 
 func (a *API) authenticate(r *http.Request) (*principal, error) {
 	ctx := r.Context()

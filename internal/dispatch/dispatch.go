@@ -357,5 +357,3 @@ type WorkerAuth struct {
 func (a WorkerAuth) AuthenticateWorker(ctx context.Context, bearer string) (int64, []byte, error) {
 	return a.D.AuthenticateWorker(ctx, bearer, a.Tokens)
 }
-
-

@@ -225,4 +225,6 @@ type Job struct {
 	Deploy       map[string]any `json:"deploy"`
 }
 
-func (j Job) String() string { return fmt.Sprintf("%s %s app=%s dep=%s", j.JobID, j.Type, j.AppID, j.DeploymentID) }
+func (j Job) String() string {
+	return fmt.Sprintf("%s %s app=%s dep=%s", j.JobID, j.Type, j.AppID, j.DeploymentID)
+}
