@@ -31,9 +31,9 @@ import (
 
 // Timing of delivery.
 const (
-	// AckTimeout is how long a sent job may wait for its job_ack before it
-	// is sent again.
-	AckTimeout = 30 * time.Second
+	// DefaultAckTimeout is how long a sent job may wait for its job_ack
+	// before it is sent again.
+	DefaultAckTimeout = 30 * time.Second
 	// tick is how often the loop looks for work even without a kick.
 	tick = 2 * time.Second
 )
@@ -50,6 +50,9 @@ type Dispatcher struct {
 	now    func() time.Time
 	kick   chan struct{}
 	events EventSink
+
+	// AckTimeout may be shortened by tests; set it before Run.
+	AckTimeout time.Duration
 }
 
 // Webhook event names.
@@ -78,7 +81,8 @@ func (d *Dispatcher) SetEvents(e EventSink) { d.events = e }
 // the dispatcher refer to each other).
 func New(s *store.Store, box *auth.SecretBox, logs *logbus.Bus, n *notify.Broker, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{store: s, box: box, logs: logs, notify: n, log: log.With("component", "dispatch"),
-		now: time.Now, kick: make(chan struct{}, 1), events: nopSink{}}
+		now: time.Now, kick: make(chan struct{}, 1), events: nopSink{},
+		AckTimeout: DefaultAckTimeout}
 }
 
 // SetHub completes the wiring.
@@ -281,10 +285,10 @@ func (d *Dispatcher) jobPayload(ctx context.Context, job *store.Job) (*wsproto.J
 	return p, nil
 }
 
-// redeliverUnacked sends again every job sent longer than AckTimeout ago
+// redeliverUnacked sends again every job sent longer than d.AckTimeout ago
 // without an acknowledgement.
 func (d *Dispatcher) redeliverUnacked(ctx context.Context) {
-	jobs, err := d.store.ListStaleSentJobs(ctx, d.now().Add(-AckTimeout))
+	jobs, err := d.store.ListStaleSentJobs(ctx, d.now().Add(-d.AckTimeout))
 	if err != nil {
 		d.log.Error("list stale jobs", "err", err)
 		return

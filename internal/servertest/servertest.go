@@ -112,6 +112,8 @@ type Server struct {
 type Options struct {
 	DataDir string // reuse a data dir (restart tests)
 	DBURL   string // reuse a database
+	// AckTimeout shortens the dispatcher's wait for a job_ack.
+	AckTimeout time.Duration
 }
 
 // New starts a control plane on a free loopback port; it stops at cleanup.
@@ -145,6 +147,9 @@ func New(t testing.TB, db DB, opts ...Options) *Server {
 	if err != nil {
 		cancel()
 		t.Fatalf("server.New: %v", err)
+	}
+	if o.AckTimeout > 0 {
+		s.Dispatch.AckTimeout = o.AckTimeout
 	}
 	ts := &Server{Client: &Client{T: t, URL: "http://" + addr}, DataDir: o.DataDir, DBURL: o.DBURL, S: s, t: t, stop: cancel, done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(ctx, ln) }()

@@ -1,0 +1,133 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wisehosting/wisehosting/internal/servertest"
+)
+
+// deployFixture: an owner, one connected worker, an app and a queued
+// deployment whose job the worker has received.
+func deployFixture(t *testing.T, opts servertest.Options) (*servertest.Server, string, *servertest.ProtoWorker, string, servertest.Job) {
+	t.Helper()
+	srv := servertest.New(t, servertest.DB{Name: "sqlite"}, opts)
+	owner := srv.Signup("owner@example.com")
+	_, rawKey := srv.CreateWorker(owner, "w1")
+	w := servertest.NewProtoWorker(t, srv.URL, rawKey)
+	w.Connect()
+	t.Cleanup(w.Close)
+	w.Send("heartbeat", map[string]any{"status": "ready"})
+	if r := srv.Do("POST", "/v1/apps", owner, map[string]any{"name": "web", "repo_url": "https://example.com/r.git"}); r.Status != http.StatusCreated {
+		t.Fatalf("create app: %d %s", r.Status, r.Body)
+	}
+	var dep struct{ ID string }
+	srv.Do("POST", "/v1/apps/web/deployments", owner, nil).JSON(t, &dep)
+	job := w.ExpectJob(5 * time.Second)
+	return srv, owner, w, dep.ID, job
+}
+
+// An unacknowledged job is sent again after the ack timeout.
+func TestUnackedJobRedelivered(t *testing.T) {
+	_, _, w, _, job := deployFixture(t, servertest.Options{AckTimeout: 300 * time.Millisecond})
+	again := w.ExpectJob(10 * time.Second)
+	if again.JobID != job.JobID {
+		t.Fatalf("got %s, want %s again", again.JobID, job.JobID)
+	}
+	// Once acknowledged it is not sent again.
+	w.Send("job_ack", map[string]any{"job_id": job.JobID, "accepted": true})
+	time.Sleep(300 * time.Millisecond)
+	for len(w.Inbox) > 0 {
+		<-w.Inbox
+	}
+	select {
+	case m := <-w.Inbox:
+		if m.T == "job" {
+			t.Fatal("an acknowledged job was sent again")
+		}
+	case <-time.After(3 * time.Second):
+	}
+}
+
+// A worker with a full queue refuses a job; it stays pending and comes
+// back: never dropped.
+func TestRefusedJobStaysPending(t *testing.T) {
+	srv, owner, w, depID, job := deployFixture(t, servertest.Options{})
+	w.Send("job_ack", map[string]any{"job_id": job.JobID, "accepted": false, "reason": "queue full"})
+	again := w.ExpectJob(10 * time.Second)
+	if again.JobID != job.JobID {
+		t.Fatalf("got %s, want %s again", again.JobID, job.JobID)
+	}
+	var d struct{ Status string }
+	srv.Do("GET", "/v1/deployments/"+depID, owner, nil).JSON(t, &d)
+	if d.Status != "queued" {
+		t.Fatalf("deployment %s, want queued", d.Status)
+	}
+}
+
+// The build log streams live as SSE, resumes from Last-Event-ID without
+// repeating text, and ends when the deployment finishes.
+func TestBuildLogStream(t *testing.T) {
+	srv, owner, w, depID, job := deployFixture(t, servertest.Options{})
+	w.Send("job_ack", map[string]any{"job_id": job.JobID, "accepted": true})
+	path := "/v1/deployments/" + depID + "/logs?follow=1"
+	s := srv.SSE(path, owner, "")
+	if ev := s.Next(t, "status", 5*time.Second); ev.Data != "queued" {
+		t.Fatalf("first status %q", ev.Data)
+	}
+	w.Send("job_status", map[string]any{"job_id": job.JobID, "status": "building"})
+	if ev := s.Next(t, "status", 5*time.Second); ev.Data != "building" {
+		t.Fatalf("status %q, want building", ev.Data)
+	}
+	start := time.Now()
+	w.Send("build_log", map[string]any{"job_id": job.JobID, "deployment_id": depID, "offset": 0, "data": "line one\nline two\n"})
+	ev := s.Next(t, "log", 5*time.Second)
+	if ev.Data != "line one\nline two\n" && ev.Data != "line one\nline two" {
+		t.Fatalf("log event %q", ev.Data)
+	}
+	t.Logf("build log line reached the stream in %v", time.Since(start))
+	if ev.ID != "18" {
+		t.Fatalf("event id %q, want byte offset 18", ev.ID)
+	}
+	s.Close()
+
+	// Resume: only what came after offset 18.
+	w.Send("build_log", map[string]any{"job_id": job.JobID, "deployment_id": depID, "offset": 18, "data": "line three\n"})
+	r := srv.SSE(path, owner, "18")
+	if ev := r.Next(t, "log", 5*time.Second); !strings.HasPrefix(ev.Data, "line three") {
+		t.Fatalf("resumed with %q", ev.Data)
+	}
+	w.Send("job_result", map[string]any{"job_id": job.JobID, "success": true, "container_id": "c", "image_id": "sha256:1", "host_port": 20001})
+	if ev := r.Next(t, "end", 5*time.Second); ev.Data != "running" {
+		t.Fatalf("end %q", ev.Data)
+	}
+}
+
+// Runtime logs stream live and resume after the last seen id.
+func TestRuntimeLogStream(t *testing.T) {
+	srv, owner, w, _, job := deployFixture(t, servertest.Options{})
+	w.Send("job_ack", map[string]any{"job_id": job.JobID, "accepted": true})
+	w.Send("job_result", map[string]any{"job_id": job.JobID, "success": true, "container_id": "c", "image_id": "sha256:1", "host_port": 20001})
+	servertest.Eventually(t, 5*time.Second, "app running", func() bool {
+		return strings.Contains(string(srv.Do("GET", "/v1/apps/web", owner, nil).Body), `"status":"running"`)
+	})
+	line := func(msg string) map[string]any {
+		return map[string]any{"lines": []map[string]any{{"app_id": job.AppID, "stream": "stdout", "at": time.Now().UTC().Format(time.RFC3339Nano), "msg": msg}}}
+	}
+	s := srv.SSE("/v1/apps/web/logs?follow=1", owner, "")
+	start := time.Now()
+	w.Send("runtime_log", line("first"))
+	ev := s.Next(t, "log", 5*time.Second)
+	t.Logf("runtime log line reached the stream in %v", time.Since(start))
+	if !strings.Contains(ev.Data, `"msg":"first"`) {
+		t.Fatalf("event %q", ev.Data)
+	}
+	s.Close()
+	w.Send("runtime_log", line("second"))
+	r := srv.SSE("/v1/apps/web/logs?follow=1", owner, ev.ID)
+	if ev := r.Next(t, "log", 5*time.Second); !strings.Contains(ev.Data, `"msg":"second"`) {
+		t.Fatalf("resumed with %q, want only the second line", ev.Data)
+	}
+}
