@@ -30,7 +30,10 @@ func startSSE(w http.ResponseWriter) *sse {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	s := &sse{w: w, rc: http.NewResponseController(w)}
-	// Long-lived: lift the server's write timeout for this response only.
+	// Long-lived: lift the server's read and write timeouts for this
+	// response only (an expiring read deadline would cancel the request's
+	// context and end the stream after ReadTimeout).
+	_ = s.rc.SetReadDeadline(time.Time{})
 	_ = s.rc.SetWriteDeadline(time.Time{})
 	_ = s.rc.Flush()
 	return s
