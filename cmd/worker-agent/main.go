@@ -162,4 +162,3 @@ func or(v, def string) string {
 	}
 	return def
 }
-

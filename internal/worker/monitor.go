@@ -11,6 +11,8 @@ import (
 
 func (a *Agent) monitorLoop() { <-a.ctx.Done() }
 
-func (a *Agent) getResourceUsage(ctx context.Context) models.WorkerResources { return models.WorkerResources{} }
+func (a *Agent) getResourceUsage(ctx context.Context) models.WorkerResources {
+	return models.WorkerResources{}
+}
 
 func (a *Agent) runningApps(ctx context.Context) ([]wsproto.HeartbeatApp, error) { return nil, nil }
