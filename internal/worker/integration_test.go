@@ -1,0 +1,370 @@
+package worker_test
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wisehosting/wisehosting/internal/servertest"
+	"github.com/wisehosting/wisehosting/internal/store"
+	"github.com/wisehosting/wisehosting/internal/worker"
+	"github.com/wisehosting/wisehosting/internal/workertest"
+)
+
+// These tests run the real agent against a real control plane with real
+// podman and git. They skip without podman locally and fail in CI.
+
+type env struct {
+	srv      *servertest.Server
+	owner    string
+	workerID int64
+	apiKey   string
+	git      *workertest.GitServer
+	dataDir  string
+	stop     func()
+}
+
+const gitToken = "tok-Zx9-very-secret"
+
+func agentConfig(srv *servertest.Server, key, dataDir string) worker.Config {
+	lo := 21000 + rand.IntN(40)*100
+	level := slog.LevelWarn
+	if os.Getenv("WH_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return worker.Config{
+		ControlPlane: srv.URL, APIKey: key, Name: "w1", DataDir: dataDir,
+		PortLo: lo, PortHi: lo + 99, PodmanRuntime: "runc",
+		BaseImages: map[string]string{"static": workertest.BaseImage, "go": workertest.BaseImage,
+			"node": workertest.BaseImage, "python": workertest.BaseImage},
+		HeartbeatInterval: time.Second, HealthInterval: time.Second, LogInterval: 300 * time.Millisecond,
+		StatsInterval: time.Second, BuildLogInterval: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}
+}
+
+func startEnv(t *testing.T) *env {
+	t.Helper()
+	workertest.RequirePodman(t)
+	workertest.UseTestContainersConf(t)
+	workertest.EnsureBaseImage(t)
+	srv := servertest.New(t, servertest.DB{Name: "sqlite"})
+	e := &env{srv: srv, owner: srv.Signup("owner@example.com"), git: workertest.NewGitServer(t, gitToken), dataDir: t.TempDir()}
+	e.workerID, e.apiKey = srv.CreateWorker(e.owner, "w1")
+	a, err := worker.NewAgent(agentConfig(srv, e.apiKey, e.dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Start() }()
+	e.stop = func() {
+		a.Stop()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("agent did not stop")
+		}
+	}
+	t.Cleanup(func() {
+		if e.stop != nil {
+			e.stop()
+		}
+	})
+	e.waitOnline(t)
+	return e
+}
+
+func (e *env) waitOnline(t *testing.T) {
+	servertest.Eventually(t, 15*time.Second, "worker online", func() bool {
+		return strings.Contains(string(e.srv.Do("GET", "/v1/workers", e.owner, nil).Body), `"status":"online"`)
+	})
+}
+
+type appView struct {
+	Status   string `json:"status"`
+	HostPort int    `json:"host_port"`
+	WorkerID int64  `json:"worker_id"`
+}
+
+func (e *env) app(t *testing.T, name string) appView {
+	var a appView
+	e.srv.Do("GET", "/v1/apps/"+name, e.owner, nil).JSON(t, &a)
+	return a
+}
+
+func (e *env) createApp(t *testing.T, name string, extra map[string]any) {
+	t.Helper()
+	workertest.CleanupApp(t, name)
+	body := map[string]any{"name": name, "repo_url": e.git.URL, "git_token": gitToken, "port": 8080,
+		"limits": map[string]any{"memory_bytes": 64 << 20, "cpu_millis": 500}}
+	for k, v := range extra {
+		body[k] = v
+	}
+	if r := e.srv.Do("POST", "/v1/apps", e.owner, body); r.Status != http.StatusCreated {
+		t.Fatalf("create app: %d %s", r.Status, r.Body)
+	}
+}
+
+// deploy starts a deployment and waits for it to finish; it returns the
+// deployment's id and final status.
+func (e *env) deploy(t *testing.T, name string) (string, string) {
+	t.Helper()
+	var dep struct{ ID, Status, Message string }
+	r := e.srv.Do("POST", "/v1/apps/"+name+"/deployments", e.owner, nil)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("deploy: %d %s", r.Status, r.Body)
+	}
+	r.JSON(t, &dep)
+	servertest.Eventually(t, 120*time.Second, "deployment "+dep.ID+" finished", func() bool {
+		e.srv.Do("GET", "/v1/deployments/"+dep.ID, e.owner, nil).JSON(t, &dep)
+		return dep.Status == "running" || dep.Status == "failed"
+	})
+	if dep.Status == "failed" {
+		t.Logf("deployment failed: %s\nbuild log:\n%s", dep.Message, e.srv.Do("GET", "/v1/deployments/"+dep.ID+"/logs", e.owner, nil).Body)
+	}
+	return dep.ID, dep.Status
+}
+
+func webApp(body, start string) map[string]string {
+	return map[string]string{
+		"Dockerfile": fmt.Sprintf("FROM %s\nCOPY index.html /www/index.html\nCMD [\"sh\", \"-c\", %q]\n", workertest.BaseImage, start),
+		"index.html": body,
+	}
+}
+
+func (e *env) get(t *testing.T, port int) string {
+	t.Helper()
+	var body string
+	servertest.Eventually(t, 15*time.Second, "app answers", func() bool {
+		code, b, err := workertest.HTTPGet(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		body = b
+		return err == nil && code == http.StatusOK
+	})
+	return body
+}
+
+func podmanOut(args ...string) string {
+	out, _ := exec.Command("podman", args...).CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
+
+func TestDeployLifecycle(t *testing.T) {
+	e := startEnv(t)
+	e.git.Commit(t, "v1", webApp("version one\n", "echo hello-runtime; exec httpd -f -p 8080 -h /www"))
+	e.createApp(t, "web", nil)
+
+	depID, status := e.deploy(t, "web")
+	if status != "running" {
+		t.Fatalf("first deploy: %s", status)
+	}
+	a := e.app(t, "web")
+	if a.HostPort == 0 || a.Status != "running" {
+		t.Fatalf("app after deploy: %+v", a)
+	}
+	if got := e.get(t, a.HostPort); got != "version one\n" {
+		t.Fatalf("app answered %q", got)
+	}
+	// The token is in no build log, result or listing.
+	for _, path := range []string{"/v1/deployments/" + depID + "/logs", "/v1/deployments/" + depID, "/v1/apps/web/deployments", "/v1/apps/web"} {
+		if body := e.srv.Do("GET", path, e.owner, nil).Body; strings.Contains(string(body), gitToken) {
+			t.Fatalf("%s leaks the git token: %s", path, body)
+		}
+	}
+	if log := string(e.srv.Do("GET", "/v1/deployments/"+depID+"/logs", e.owner, nil).Body); !strings.Contains(log, "STEP") && !strings.Contains(log, "COPY") {
+		t.Errorf("build log looks empty: %q", log)
+	}
+	// A runtime log line reaches the control plane.
+	servertest.Eventually(t, 15*time.Second, "runtime log line", func() bool {
+		return strings.Contains(string(e.srv.Do("GET", "/v1/apps/web/logs", e.owner, nil).Body), "hello-runtime")
+	})
+
+	// Redeploy a new commit.
+	e.git.Commit(t, "v2", webApp("version two\n", "exec httpd -f -p 8080 -h /www"))
+	if _, status := e.deploy(t, "web"); status != "running" {
+		t.Fatalf("second deploy: %s", status)
+	}
+	a = e.app(t, "web")
+	if got := e.get(t, a.HostPort); got != "version two\n" {
+		t.Fatalf("after redeploy the app answered %q", got)
+	}
+
+	// Stop, restart.
+	if r := e.srv.Do("POST", "/v1/apps/web/stop", e.owner, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("stop: %d %s", r.Status, r.Body)
+	}
+	servertest.Eventually(t, 30*time.Second, "app stopped", func() bool { return e.app(t, "web").Status == "stopped" })
+	if r := e.srv.Do("POST", "/v1/apps/web/restart", e.owner, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("restart: %d %s", r.Status, r.Body)
+	}
+	servertest.Eventually(t, 60*time.Second, "app running again", func() bool { return e.app(t, "web").Status == "running" })
+	a = e.app(t, "web")
+	if got := e.get(t, a.HostPort); got != "version two\n" {
+		t.Fatalf("after restart the app answered %q", got)
+	}
+
+	// Delete: no container and no image left behind.
+	if r := e.srv.Do("DELETE", "/v1/apps/web", e.owner, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	servertest.Eventually(t, 30*time.Second, "containers and images removed", func() bool {
+		return podmanOut("ps", "-aq", "--filter", "label=wisehosting.app=web") == "" &&
+			podmanOut("images", "-q", "--filter", "label=wisehosting.app=web") == ""
+	})
+}
+
+type violation struct{ Kind, Message string }
+
+func (e *env) waitViolation(t *testing.T, app, kind string, within time.Duration) {
+	t.Helper()
+	servertest.Eventually(t, within, kind+" violation", func() bool {
+		var vs []violation
+		e.srv.Do("GET", "/v1/apps/"+app+"/violations", e.owner, nil).JSON(t, &vs)
+		for _, v := range vs {
+			if v.Kind == kind {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestOOMViolation(t *testing.T) {
+	e := startEnv(t)
+	e.git.Commit(t, "hog", webApp("hog\n", "httpd -p 8080 -h /www; sleep 1; x=$(yes 0123456789abcdef | head -c 400000000); sleep 600"))
+	e.createApp(t, "hog", map[string]any{"limits": map[string]any{"memory_bytes": 32 << 20}})
+	if _, status := e.deploy(t, "hog"); status != "running" {
+		t.Fatalf("deploy: %s", status)
+	}
+	e.waitViolation(t, "hog", "oom", 60*time.Second)
+}
+
+func TestCrashLoopViolation(t *testing.T) {
+	e := startEnv(t)
+	e.git.Commit(t, "crash", webApp("x\n", "echo crashing; sleep 2; exit 3"))
+	e.createApp(t, "crashy", nil)
+	e.deploy(t, "crashy") // may succeed (it runs for 2 s) or fail; either way it must end stopped
+	e.waitViolation(t, "crashy", "crash_loop", 120*time.Second)
+	servertest.Eventually(t, 60*time.Second, "crash-looping app stopped", func() bool {
+		return podmanOut("ps", "-q", "--filter", "label=wisehosting.app=crashy") == ""
+	})
+}
+
+func TestBandwidthLimit(t *testing.T) {
+	e := startEnv(t)
+	e.git.Commit(t, "v1", webApp("bw\n", "exec httpd -f -p 8080 -h /www"))
+	e.createApp(t, "slow", map[string]any{"limits": map[string]any{"memory_bytes": 64 << 20, "bandwidth_bps": 1000000}})
+	if _, status := e.deploy(t, "slow"); status != "running" {
+		t.Fatalf("deploy: %s", status)
+	}
+	pid := podmanOut("inspect", "--format", "{{.State.Pid}}", "wh-slow")
+	out, err := exec.Command("nsenter", "-t", pid, "-n", "tc", "qdisc", "show", "dev", "eth0").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "tbf") {
+		t.Fatalf("no tbf qdisc in the container's netns: %v: %s", err, out)
+	}
+}
+
+// Hostile jobs sent straight through the hub (the API would refuse them)
+// are refused by the worker before anything is cloned or run.
+func TestHostileJobsRefused(t *testing.T) {
+	e := startEnv(t)
+	e.git.Commit(t, "v1", webApp("x\n", "exec httpd -f -p 8080 -h /www"))
+	cases := []struct {
+		name   string
+		deploy map[string]any
+	}{
+		{"app name with a semicolon", map[string]any{"app_name": "x;id"}},
+		{"app name with a path", map[string]any{"app_name": "../x"}},
+		{"app name like an option", map[string]any{"app_name": "-rf"}},
+		{"repo URL like an option", map[string]any{"repo_url": "-uhttp://x"}},
+		{"ext:: transport", map[string]any{"repo_url": "ext::sh -c id"}},
+		{"file URL", map[string]any{"repo_url": "file:///etc"}},
+		{"local path", map[string]any{"repo_url": "/etc"}},
+		{"ssh option injection", map[string]any{"repo_url": "ssh://-oProxyCommand=id/x"}},
+		{"branch like an option", map[string]any{"branch": "--upload-pack=id"}},
+		{"bad branch", map[string]any{"branch": "a..b"}},
+		{"commit like an option", map[string]any{"commit": "-x"}},
+	}
+	st := e.srv.S.Store
+	for i, tc := range cases {
+		d := map[string]any{"app_id": "app_h", "app_name": "hostile", "repo_url": e.git.URL, "branch": "main", "port": 8080}
+		for k, v := range tc.deploy {
+			d[k] = v
+		}
+		jobID := fmt.Sprintf("job_hostile_%d", i)
+		// Recorded as already sent, so the dispatcher leaves it alone and
+		// applies the worker's answer.
+		job := &store.Job{ID: jobID, Type: "deploy", AppID: "app_h", AppName: fmt.Sprint(d["app_name"]),
+			WorkerID: e.workerID, State: store.JobSent, SentAt: time.Now()}
+		if err := st.CreateJob(t.Context(), job); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.srv.S.Hub.Send(e.workerID, "job", map[string]any{"job_id": jobID, "type": "deploy", "app_id": "app_h", "deploy": d}); err != nil {
+			t.Fatal(err)
+		}
+		servertest.Eventually(t, 15*time.Second, tc.name+" refused", func() bool {
+			j, err := st.GetJob(t.Context(), jobID)
+			return err == nil && j.State == "failed" && strings.Contains(j.LastError, "refused")
+		})
+	}
+	if fetches, denied := e.git.Requests(); fetches+denied != 0 {
+		t.Fatalf("the git server saw %d requests: something was cloned", fetches+denied)
+	}
+	if out := podmanOut("ps", "-aq", "--filter", "label=wisehosting.managed=true", "--filter", "label=wisehosting.app_id=app_h"); out != "" {
+		t.Fatalf("a hostile job ran a container: %s", out)
+	}
+}
+
+// Killing the agent with SIGKILL and starting it again leaves the app
+// running with the same PID.
+func TestAgentRestartKeepsApps(t *testing.T) {
+	e := startEnv(t)
+	e.stop() // this test runs the agent as a real process instead
+	e.stop = nil
+	bin := t.TempDir() + "/worker-agent"
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/wisehosting/wisehosting/cmd/worker-agent").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v: %s", err, out)
+	}
+	keyFile := t.TempDir() + "/key"
+	os.WriteFile(keyFile, []byte(e.apiKey), 0o600)
+	cfg := agentConfig(e.srv, e.apiKey, e.dataDir)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--control-plane", e.srv.URL, "--api-key-file", keyFile, "--name", "w1", "--data-dir", e.dataDir,
+			"--port-range", fmt.Sprintf("%d-%d", cfg.PortLo, cfg.PortHi), "--podman-runtime", "runc",
+			"--base-images", "static="+workertest.BaseImage, "--log-level", "warn")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	proc := start()
+	e.git.Commit(t, "v1", webApp("persistent\n", "exec httpd -f -p 8080 -h /www"))
+	e.createApp(t, "keep", nil)
+	if _, status := e.deploy(t, "keep"); status != "running" {
+		t.Fatalf("deploy: %s", status)
+	}
+	pid := podmanOut("inspect", "--format", "{{.State.Pid}}", "wh-keep")
+	proc.Process.Kill()
+	proc.Wait()
+	start()
+	time.Sleep(2 * time.Second)
+	servertest.Eventually(t, 30*time.Second, "worker back online", func() bool {
+		var ws []struct{ Status string }
+		e.srv.Do("GET", "/v1/workers", e.owner, nil).JSON(t, &ws)
+		return len(ws) == 1 && ws[0].Status == "online"
+	})
+	if now := podmanOut("inspect", "--format", "{{.State.Pid}}", "wh-keep"); now != pid {
+		t.Fatalf("app PID changed from %s to %s", pid, now)
+	}
+	a := e.app(t, "keep")
+	if got := e.get(t, a.HostPort); got != "persistent\n" {
+		t.Fatalf("app answered %q", got)
+	}
+}
