@@ -30,7 +30,8 @@ test: deps lint unit fuzz ## Install test dependencies, then lint, unit tests (r
 unit: ## go test -race over every package, against SQLite and a local PostgreSQL (started if needed)
 	@if [ -z "$$WH_TEST_DATABASE_URL" ] && [ "$$(id -u)" = 0 ]; then \
 	  export WH_TEST_DATABASE_URL=$$(scripts/postgres-test.sh); fi; \
-	  $(GO) test -race -count=1 $(PKGS)
+	  if [ -n "$$CI" ]; then export WH_REQUIRE_PODMAN=1; fi; \
+	  $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: lint
 lint: ## go vet, gofmt check and package boundary check

@@ -14,9 +14,13 @@ if [ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -n1)" != "$need_go
   exit 1
 fi
 
+# Debian packages the tests use: git (and its http-backend) for clones,
+# podman with runc for real containers (crun fails on hybrid-cgroup hosts),
+# busybox-static for the locally built base image, iproute2 for ss and tc.
 missing=()
-for tool in git; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+for pair in git:git podman:podman runc:runc busybox:busybox-static ss:iproute2 nsenter:util-linux; do
+  tool=${pair%%:*} pkg=${pair#*:}
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -24,8 +28,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   echo "test-deps: installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq "${missing[@]}"; then
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}"
+  fi
 fi
 
 go mod download
