@@ -34,6 +34,7 @@ type appJSON struct {
 	StatusMessage       string        `json:"status_message,omitzero"`
 	URL                 string        `json:"url"`
 	WorkerID            int64         `json:"worker_id,omitzero"`
+	WorkerAddress       string        `json:"worker_address,omitzero"` // where host_port is reachable
 	HostPort            int           `json:"host_port,omitzero"`
 	CurrentDeploymentID string        `json:"current_deployment_id,omitzero"`
 	Suspended           bool          `json:"suspended,omitzero"`
@@ -131,8 +132,7 @@ func (in *appInput) applyTo(app *store.App) error {
 	check(models.ValidateDockerfilePath(app.DockerfilePath))
 	if in.Port != nil {
 		app.Port = *in.Port
-	}
-	if app.Port == 0 {
+	} else if app.Port == 0 { // an explicit 0 is refused below
 		app.Port = 8080
 	}
 	if app.Port < 1 || app.Port > 65535 {
@@ -185,9 +185,17 @@ func (a *API) listApps(w http.ResponseWriter, r *http.Request, p *principal) err
 	if err != nil {
 		return err
 	}
+	addrs := map[int64]string{}
 	out := make([]appJSON, 0, len(apps))
 	for i := range apps {
-		out = append(out, a.toAppJSON(&apps[i]))
+		j := a.toAppJSON(&apps[i])
+		if id := apps[i].WorkerID; id != 0 {
+			if _, ok := addrs[id]; !ok {
+				addrs[id] = a.workerAddress(ctx, id)
+			}
+			j.WorkerAddress = addrs[id]
+		}
+		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -278,8 +286,21 @@ func (a *API) getApp(w http.ResponseWriter, r *http.Request, p *principal) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.toAppJSON(app))
+	out := a.toAppJSON(app)
+	if app.WorkerID != 0 {
+		out.WorkerAddress = a.workerAddress(r.Context(), app.WorkerID)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// workerAddress is where a worker's apps are reachable ("" if unknown).
+func (a *API) workerAddress(ctx context.Context, id int64) string {
+	w, err := a.Store.GetWorker(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return w.Address
 }
 
 func (a *API) updateApp(w http.ResponseWriter, r *http.Request, p *principal) error {
