@@ -108,6 +108,16 @@ func (a *API) routes() {
 	m.Handle("GET /v1/apps/{app}/stats", user(a.appStats))
 	m.Handle("GET /v1/apps/{app}/violations", user(a.appViolations))
 
+	// Webhooks: a team's outbound event webhooks and their delivery log
+	// (webhooks.go), and each app's inbound git hook (githooks.go; the POST
+	// is public and authenticated by the app's hook secret).
+	m.Handle("GET /v1/teams/{team}/webhooks", user(a.listWebhooks))
+	m.Handle("POST /v1/teams/{team}/webhooks", user(a.createWebhook))
+	m.Handle("DELETE /v1/teams/{team}/webhooks/{id}", user(a.deleteWebhook))
+	m.Handle("GET /v1/teams/{team}/webhooks/{id}/deliveries", user(a.listWebhookDeliveries))
+	m.Handle("GET /v1/apps/{app}/hooks/git", user(a.getGitHook))
+	m.Handle("POST /v1/apps/{app}/hooks/git", pub(a.receiveGitHook))
+
 	// Workers: the instance's servers.
 	m.Handle("GET /v1/workers", inst(a.listWorkers))
 	m.Handle("POST /v1/workers", inst(a.createWorker))

@@ -27,6 +27,7 @@ import (
 	"github.com/wisehosting/wisehosting/internal/logbus"
 	"github.com/wisehosting/wisehosting/internal/notify"
 	"github.com/wisehosting/wisehosting/internal/store"
+	"github.com/wisehosting/wisehosting/internal/webhook"
 )
 
 // Server is a running control plane.
@@ -37,6 +38,8 @@ type Server struct {
 	Hub      *hub.Hub
 	Dispatch *dispatch.Dispatcher
 	API      *api.API
+	// Webhooks delivers the teams' outbound webhooks.
+	Webhooks *webhook.Deliverer
 	handler  http.Handler
 	started  time.Time
 }
@@ -86,10 +89,12 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	d := dispatch.New(st, box, logs, n, log)
 	h := hub.New(hub.Config{}, dispatch.WorkerAuth{D: d, Tokens: tokens}, d, log.With("component", "hub"), hub.NewMetrics(reg))
 	d.SetHub(h)
+	wh := webhook.New(st, box, log.With("component", "webhooks"))
+	d.SetEvents(wh)
 	a := api.New(api.Deps{Store: st, Box: box, WorkerTokens: tokens, Hub: h, Dispatch: d, Logs: logs, Notify: n,
 		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL})
 
-	s := &Server{cfg: cfg, log: log, Store: st, Hub: h, Dispatch: d, API: a, started: time.Now()}
+	s := &Server{cfg: cfg, log: log, Store: st, Hub: h, Dispatch: d, API: a, Webhooks: wh, started: time.Now()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -155,6 +160,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	run("hub", s.Hub.Run)
 	run("dispatcher", s.Dispatch.Run)
 	run("janitor", s.janitor)
+	run("webhooks", s.Webhooks.Run)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
