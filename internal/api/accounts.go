@@ -237,6 +237,7 @@ type tokenJSON struct {
 	CreatedAt  time.Time `json:"created_at"`
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
 	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
 }
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -246,7 +247,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p *principal) e
 	}
 	out := make([]tokenJSON, 0, len(toks))
 	for _, t := range toks {
-		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt})
+		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -321,6 +321,15 @@ func (a *API) updateApp(w http.ResponseWriter, r *http.Request, p *principal) er
 	if err := in.applyTo(app); err != nil {
 		return err
 	}
+	if len(in.Env) > 0 {
+		names := make([]string, 0, len(in.Env))
+		for k := range in.Env {
+			names = append(names, k)
+		}
+		if err := a.checkEnvCap(r.Context(), app.ID, names); err != nil {
+			return err
+		}
+	}
 	if err := a.Store.UpdateApp(r.Context(), app); err != nil {
 		return err
 	}
@@ -365,6 +374,9 @@ func (a *API) appJob(w http.ResponseWriter, r *http.Request, p *principal, jobTy
 	app, _, err := a.appFromPath(r, p, auth.RoleMember)
 	if err != nil {
 		return err
+	}
+	if app.Suspended && jobType == models.JobRestart {
+		return errForbidden("this app is suspended") // stopping stays allowed
 	}
 	if app.WorkerID == 0 || app.CurrentDeploymentID == "" {
 		return errConflict("the app has not been deployed yet")
@@ -414,6 +426,25 @@ func (a *API) listEnv(w http.ResponseWriter, r *http.Request, p *principal) erro
 	return nil
 }
 
+// checkEnvCap refuses a change that would leave the app with more than
+// maxEnvVars variables.
+func (a *API) checkEnvCap(ctx context.Context, appID string, names []string) error {
+	cur, err := a.Store.ListAppEnv(ctx, appID)
+	if err != nil {
+		return err
+	}
+	n := len(cur)
+	for _, k := range names {
+		if _, ok := cur[k]; !ok {
+			n++
+		}
+	}
+	if n > maxEnvVars {
+		return errValidation("too many env vars: an app may have at most %d", maxEnvVars)
+	}
+	return nil
+}
+
 func (a *API) setEnv(w http.ResponseWriter, r *http.Request, p *principal) error {
 	app, _, err := a.appFromPath(r, p, auth.RoleMember)
 	if err != nil {
@@ -428,6 +459,9 @@ func (a *API) setEnv(w http.ResponseWriter, r *http.Request, p *principal) error
 	name := r.PathValue("name")
 	if err := models.ValidateEnv(name, in.Value); err != nil {
 		return errValidation("%v", err)
+	}
+	if err := a.checkEnvCap(r.Context(), app.ID, []string{name}); err != nil {
+		return err
 	}
 	if err := a.Store.SetAppEnv(r.Context(), app.ID, name, a.Box.Seal([]byte(in.Value), envContext(app.ID, name))); err != nil {
 		return err

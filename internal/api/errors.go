@@ -96,8 +96,9 @@ func jsonErrText(err error) string {
 		if se.JSONPointer != "" {
 			return fmt.Sprintf("field %s: wrong type or unknown field", strings.TrimPrefix(string(se.JSONPointer), "/"))
 		}
+		return "the body must be a JSON object" // se names the Go type
 	}
 	s := err.Error()
-	s = strings.TrimPrefix(s, "json: ")
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "json: "), "jsontext: ")
 	return s
 }

@@ -105,6 +105,7 @@ func (a *API) deploymentLogs(w http.ResponseWriter, r *http.Request, p *principa
 			return err
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
 		_, err = io.WriteString(w, data)
 		return err
 	}

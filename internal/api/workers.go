@@ -118,6 +118,9 @@ func (a *API) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	var in wsproto.RegisterRequest
 	body := http.MaxBytesReader(w, r.Body, maxBody)
 	if err := json.UnmarshalRead(body, &in); err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return &Error{http.StatusRequestEntityTooLarge, "too_large", "request body too large"}
+		}
 		return errBadRequest("invalid register body: %s", jsonErrText(err))
 	}
 	if in.APIKey == "" || in.Name == "" || in.Hostname == "" || in.Version == "" {
@@ -125,6 +128,12 @@ func (a *API) registerWorker(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(in.Name) > 100 || len(in.Hostname) > 255 || len(in.Version) > 100 || len(in.Address) > 255 {
 		return errBadRequest("a field is too long")
+	}
+	if in.CPUs < 0 || in.MemoryBytes < 0 || in.DiskBytes < 0 {
+		return errBadRequest("cpus, memory_bytes and disk_bytes must not be negative")
+	}
+	if pr := in.PortRange; pr != [2]int{} && (pr[0] < 1 || pr[1] > 65535 || pr[0] > pr[1]) {
+		return errBadRequest("port_range must be [lo, hi] within 1-65535")
 	}
 	wk, err := a.Store.GetWorkerByKeyHash(r.Context(), auth.HashToken(in.APIKey))
 	if errors.Is(err, store.ErrNotFound) {

@@ -24,7 +24,9 @@ type Scenario struct {
 	WantStatus      int
 	WantContains    []string
 	WantNotContains []string
-	WantHeader      []string // response headers that must be present
+	// WantHeader: response headers that must be present, and equal the
+	// value when it is not "".
+	WantHeader map[string]string
 
 	Setup func(t *testing.T)             // runs before the call
 	After func(t *testing.T, r Response) // runs after the checks passed
@@ -126,9 +128,9 @@ func (sc *Scenarios) run(t *testing.T, c Scenario) {
 			ok = false
 		}
 	}
-	for _, h := range c.WantHeader {
-		if r.Header.Get(h) == "" {
-			t.Errorf("%s %s: no %s header", c.Method, path, h)
+	for h, v := range c.WantHeader {
+		if got := r.Header.Get(h); got == "" || v != "" && got != v {
+			t.Errorf("%s %s: header %s is %q, want %q", c.Method, path, h, got, v)
 			ok = false
 		}
 	}
@@ -155,9 +157,9 @@ func IsErrorJSON(r Response) bool {
 }
 
 // Request calls the API with explicit headers and reports failures on t
-// (Do reports on the test that started the server, which a subtest must
-// not stop). body is sent as Do sends it.
-func (s *Server) Request(t testing.TB, method, path string, hdr http.Header, body any) Response {
+// (Do reports on the test that made the Client, which a subtest must not
+// stop). body is sent as Do sends it.
+func (s *Client) Request(t testing.TB, method, path string, hdr http.Header, body any) Response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -194,7 +196,7 @@ func (s *Server) Request(t testing.TB, method, path string, hdr http.Header, bod
 
 // Call makes one request as a bearer token ("" for none) and fails t unless
 // the status is want; it returns the answer.
-func (s *Server) Call(t testing.TB, want int, method, path, token string, body any) Response {
+func (s *Client) Call(t testing.TB, want int, method, path, token string, body any) Response {
 	t.Helper()
 	hdr := http.Header{}
 	if token != "" {

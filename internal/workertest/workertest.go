@@ -260,4 +260,3 @@ func HTTPGet(url string) (int, string, error) {
 	b.ReadFrom(resp.Body)
 	return resp.StatusCode, b.String(), nil
 }
-
