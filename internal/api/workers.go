@@ -62,9 +62,16 @@ func (a *API) listWorkers(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
+	// The list leaves out each worker's app list (it can be long); ask for
+	// it with ?apps=1.
+	withApps := r.URL.Query().Get("apps") == "1"
 	out := make([]workerJSON, 0, len(ws))
 	for i := range ws {
-		out = append(out, a.toWorkerJSON(&ws[i]))
+		j := a.toWorkerJSON(&ws[i])
+		if !withApps {
+			j.Apps = nil
+		}
+		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -36,6 +37,8 @@ const (
 	DefaultAckTimeout = 30 * time.Second
 	// tick is how often the loop looks for work even without a kick.
 	tick = 2 * time.Second
+	// minPassInterval spaces out passes triggered by kicks.
+	minPassInterval = 100 * time.Millisecond
 )
 
 // Dispatcher places and delivers jobs and handles worker messages. It
@@ -53,6 +56,10 @@ type Dispatcher struct {
 
 	// AckTimeout may be shortened by tests; set it before Run.
 	AckTimeout time.Duration
+
+	fresh sync.Map // worker id → true until its first heartbeat on a new connection
+
+	ingestCh chan ingestItem // see ingest.go
 }
 
 // Webhook event names.
@@ -81,7 +88,7 @@ func (d *Dispatcher) SetEvents(e EventSink) { d.events = e }
 // the dispatcher refer to each other).
 func New(s *store.Store, box *auth.SecretBox, logs *logbus.Bus, n *notify.Broker, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{store: s, box: box, logs: logs, notify: n, log: log.With("component", "dispatch"),
-		now: time.Now, kick: make(chan struct{}, 1), events: nopSink{},
+		now: time.Now, kick: make(chan struct{}, 1), events: nopSink{}, ingestCh: make(chan ingestItem, ingestQueue),
 		AckTimeout: DefaultAckTimeout}
 }
 
@@ -98,6 +105,12 @@ func (d *Dispatcher) Kick() {
 
 // Run delivers jobs until ctx is done.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	ingestDone := make(chan struct{})
+	go func() {
+		defer close(ingestDone)
+		d.runIngest(ctx)
+	}()
+	defer func() { <-ingestDone }()
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -108,6 +121,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-d.kick:
+			// Coalesce bursts of kicks: at most ten passes a second.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(minPassInterval):
+			}
 		}
 	}
 }
@@ -141,12 +160,21 @@ func (d *Dispatcher) Enqueue(ctx context.Context, app *store.App, jobType, deplo
 func (d *Dispatcher) deliverPending(ctx context.Context) {
 	jobs, err := d.store.ListPendingJobs(ctx)
 	if err != nil {
-		d.log.Error("list pending jobs", "err", err)
+		if ctx.Err() == nil {
+			d.log.Error("list pending jobs", "err", err)
+		}
 		return
 	}
+	if len(jobs) == 0 {
+		return
+	}
+	// Candidates are computed once per pass, from the hub's in-memory view
+	// of who is online, and the worker rows are read only if some job
+	// needs a placement decision: never one scan per job.
+	var cands *candidates
 	for i := range jobs {
 		job := &jobs[i]
-		workerID, err := d.place(ctx, job)
+		workerID, err := d.place(ctx, job, &cands)
 		if err != nil {
 			d.log.Debug("job not placed yet", "job_id", job.ID, "reason", err)
 			continue
@@ -155,10 +183,40 @@ func (d *Dispatcher) deliverPending(ctx context.Context) {
 	}
 }
 
+// candidates are the online, non-revoked workers of one dispatch pass.
+type candidates struct {
+	workers []store.Worker
+	err     error
+}
+
+func (d *Dispatcher) loadCandidates(ctx context.Context) *candidates {
+	c := &candidates{}
+	online := map[int64]bool{}
+	for _, ci := range d.hub.Snapshot() {
+		if ci.Online {
+			online[ci.WorkerID] = true
+		}
+	}
+	if len(online) == 0 {
+		return c
+	}
+	all, err := d.store.ListWorkers(ctx)
+	if err != nil {
+		c.err = err
+		return c
+	}
+	for _, w := range all {
+		if online[w.ID] && w.RevokedAt.IsZero() {
+			c.workers = append(c.workers, w)
+		}
+	}
+	return c
+}
+
 // place picks the job's worker: the app's own worker when it has one (its
 // container lives there), else the online, non-draining worker with the
 // most free memory.
-func (d *Dispatcher) place(ctx context.Context, job *store.Job) (int64, error) {
+func (d *Dispatcher) place(ctx context.Context, job *store.Job, cands **candidates) (int64, error) {
 	if job.WorkerID != 0 {
 		if !d.hub.Online(job.WorkerID) {
 			return 0, errors.New("its worker is offline")
@@ -168,31 +226,35 @@ func (d *Dispatcher) place(ctx context.Context, job *store.Job) (int64, error) {
 	if job.Type != models.JobDeploy {
 		return 0, errors.New("the app has no worker")
 	}
+	if *cands == nil {
+		*cands = d.loadCandidates(ctx)
+	}
+	c := *cands
+	if c.err != nil {
+		return 0, c.err
+	}
+	if len(c.workers) == 0 {
+		return 0, errors.New("no worker is online")
+	}
 	app, err := d.store.GetApp(ctx, job.AppID)
 	if err != nil {
 		return 0, err
 	}
-	workers, err := d.store.ListWorkers(ctx)
-	if err != nil {
-		return 0, err
-	}
 	best, bestFree := int64(0), int64(-1)
-	for _, w := range workers {
-		if !w.RevokedAt.IsZero() || !d.hub.Online(w.ID) {
-			continue
-		}
+	for i := range c.workers {
+		w := &c.workers[i]
 		if w.ID == app.WorkerID && !w.Draining {
 			return w.ID, nil
 		}
 		if w.Draining {
 			continue
 		}
-		if free := freeMemory(&w); free > bestFree {
+		if free := freeMemory(w); free > bestFree {
 			best, bestFree = w.ID, free
 		}
 	}
 	if best == 0 {
-		return 0, errors.New("no worker is online")
+		return 0, errors.New("every online worker is draining")
 	}
 	return best, nil
 }
@@ -290,7 +352,9 @@ func (d *Dispatcher) jobPayload(ctx context.Context, job *store.Job) (*wsproto.J
 func (d *Dispatcher) redeliverUnacked(ctx context.Context) {
 	jobs, err := d.store.ListStaleSentJobs(ctx, d.now().Add(-d.AckTimeout))
 	if err != nil {
-		d.log.Error("list stale jobs", "err", err)
+		if ctx.Err() == nil {
+			d.log.Error("list stale jobs", "err", err)
+		}
 		return
 	}
 	for i := range jobs {
@@ -315,7 +379,9 @@ func (d *Dispatcher) WorkerConnected(ctx context.Context, c *hub.Conn) {
 			d.send(ctx, &jobs[i], id)
 		}
 	}
-	d.Kick()
+	// The worker counts as online from its first message; that heartbeat
+	// kicks the loop (see onHeartbeat).
+	d.fresh.Store(id, true)
 }
 
 // WorkerDisconnected only logs: jobs stay where they are until it returns

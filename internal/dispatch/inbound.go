@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/go-json-experiment/json"
 
@@ -22,6 +23,11 @@ func DeploymentTopic(id string) string { return "deployment:" + id }
 func (d *Dispatcher) HandleEnvelope(ctx context.Context, c *hub.Conn, e *wsproto.Envelope) {
 	wid := c.WorkerID()
 	log := d.log.With("worker_id", wid, "type", e.Type)
+	// A verified message is applied even if shutdown begins meanwhile;
+	// only the batched reports give up then (they are not acknowledged).
+	streamCtx := ctx
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
 	var err error
 	switch e.Type {
 	case wsproto.TypeHeartbeat:
@@ -35,9 +41,9 @@ func (d *Dispatcher) HandleEnvelope(ctx context.Context, c *hub.Conn, e *wsproto
 	case wsproto.TypeBuildLog:
 		err = d.onBuildLog(ctx, wid, e)
 	case wsproto.TypeRuntimeLog:
-		err = d.onRuntimeLog(ctx, wid, e)
+		err = d.onRuntimeLog(streamCtx, wid, e)
 	case wsproto.TypeAppStats:
-		err = d.onAppStats(ctx, wid, e)
+		err = d.onAppStats(streamCtx, wid, e)
 	case wsproto.TypeAppStatus:
 		err = d.onAppStatus(ctx, wid, e)
 	case wsproto.TypeViolation:
@@ -47,7 +53,7 @@ func (d *Dispatcher) HandleEnvelope(ctx context.Context, c *hub.Conn, e *wsproto
 	default:
 		log.Warn("unknown message type")
 	}
-	if err != nil {
+	if err != nil && streamCtx.Err() == nil {
 		log.Warn("message not applied", "err", err)
 	}
 }
@@ -64,7 +70,9 @@ func (d *Dispatcher) onHeartbeat(ctx context.Context, wid int64, e *wsproto.Enve
 	if err := d.store.UpdateWorkerHeartbeat(ctx, wid, d.now(), string(res), string(apps)); err != nil {
 		return err
 	}
-	d.Kick() // a worker that just came online may take pending jobs
+	if _, first := d.fresh.LoadAndDelete(wid); first {
+		d.Kick() // a worker that just came online may take pending jobs
+	}
 	// Level-triggered reconciliation: what the worker runs is the truth
 	// about each app's container.
 	for _, a := range p.Apps {
@@ -240,44 +248,15 @@ func (d *Dispatcher) onBuildLog(ctx context.Context, wid int64, e *wsproto.Envel
 	return nil
 }
 
-// appsOf returns which of the ids are placed on worker wid.
-func (d *Dispatcher) appsOf(ctx context.Context, wid int64, ids map[string]bool) map[string]bool {
-	ok := make(map[string]bool, len(ids))
-	for id := range ids {
-		if app, err := d.store.GetApp(ctx, id); err == nil && app.WorkerID == wid {
-			ok[id] = true
-		}
-	}
-	return ok
-}
-
 func (d *Dispatcher) onRuntimeLog(ctx context.Context, wid int64, e *wsproto.Envelope) error {
 	var p wsproto.RuntimeLogPayload
 	if err := e.Decode(&p); err != nil {
 		return err
 	}
-	ids := map[string]bool{}
-	for _, l := range p.Lines {
-		ids[l.AppID] = true
-	}
-	mine := d.appsOf(ctx, wid, ids)
-	lines := make([]store.RuntimeLogLine, 0, len(p.Lines))
-	for _, l := range p.Lines {
-		if mine[l.AppID] {
-			lines = append(lines, store.RuntimeLogLine{AppID: l.AppID, Stream: l.Stream, Msg: l.Msg, At: l.At})
-		}
-	}
-	if len(lines) == 0 {
+	if len(p.Lines) == 0 {
 		return nil
 	}
-	if _, err := d.store.InsertRuntimeLogs(ctx, lines); err != nil {
-		return err
-	}
-	// After the insert: a live reader woken by the bus finds the lines.
-	for _, l := range lines {
-		d.logs.Push(l.AppID, l.Stream, l.Msg, l.At)
-	}
-	return nil
+	return d.enqueueIngest(ctx, ingestItem{workerID: wid, logs: p.Lines})
 }
 
 func (d *Dispatcher) onAppStats(ctx context.Context, wid int64, e *wsproto.Envelope) error {
@@ -285,26 +264,10 @@ func (d *Dispatcher) onAppStats(ctx context.Context, wid int64, e *wsproto.Envel
 	if err := e.Decode(&p); err != nil {
 		return err
 	}
-	ids := map[string]bool{}
-	for _, s := range p.Apps {
-		ids[s.AppID] = true
-	}
-	mine := d.appsOf(ctx, wid, ids)
-	at := p.At
-	if at.IsZero() {
-		at = d.now()
-	}
-	rows := make([]store.AppStat, 0, len(p.Apps))
-	for _, s := range p.Apps {
-		if mine[s.AppID] {
-			rows = append(rows, store.AppStat{AppID: s.AppID, At: at, CPUPercent: s.CPUPercent, MemBytes: s.MemBytes,
-				MemLimitBytes: s.MemLimitBytes, NetRxBytes: s.NetRxBytes, NetTxBytes: s.NetTxBytes, PIDs: s.PIDs})
-		}
-	}
-	if len(rows) == 0 {
+	if len(p.Apps) == 0 {
 		return nil
 	}
-	return d.store.InsertAppStats(ctx, rows)
+	return d.enqueueIngest(ctx, ingestItem{workerID: wid, stats: &p})
 }
 
 func (d *Dispatcher) onAppStatus(ctx context.Context, wid int64, e *wsproto.Envelope) error {

@@ -317,3 +317,29 @@ func (s *Store) setCurrentDeployment(ctx context.Context, tx *sql.Tx, appID, dep
 		deploymentID, ms(at), appID)
 	return err
 }
+
+// AppIDsOnWorker returns which of ids are apps placed on workerID, in one
+// query: the worker message path checks every batch with it.
+func (s *Store) AppIDsOnWorker(ctx context.Context, workerID int64, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, workerID)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := s.r.QueryContext(ctx, s.qDynamic(`SELECT id FROM apps WHERE worker_id = ? AND id IN (`+placeholders(len(ids))+`)`), args...)
+	got, err := collect(rows, err, func(sc scanner) (string, error) {
+		var id string
+		return id, sc.Scan(&id)
+	})
+	if err != nil {
+		return nil, wrapErr(err, "apps on worker %d", workerID)
+	}
+	for _, id := range got {
+		out[id] = true
+	}
+	return out, nil
+}
