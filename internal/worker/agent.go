@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wisehosting/wisehosting/internal/httpx"
@@ -68,6 +69,10 @@ type Agent struct {
 	jobMu  sync.Mutex // held while a job runs: one at a time
 	portMu sync.Mutex // serialises port allocation
 	seen   *jobRecords
+
+	// connEpoch counts connections to the control plane; build-log
+	// streams resend from offset 0 when it changes.
+	connEpoch atomic.Int64
 
 	diskQuota bool   // --storage-opt size= works here
 	runtime   string // podman --runtime value ("" = podman's default)
@@ -255,6 +260,7 @@ func (a *Agent) jwtRefreshLoop() {
 // onConnected runs after every (re)connection: report at once, so the
 // control plane sees the worker online and re-sends unfinished jobs.
 func (a *Agent) onConnected() {
+	a.connEpoch.Add(1)
 	go func() {
 		if err := a.sendHeartbeat(); err != nil {
 			a.log.Debug("heartbeat after connect", "err", err)

@@ -1,0 +1,288 @@
+package worker
+
+// How the monitor attaches to what runs without polling podman: inotify on
+// the container log folders and on podman's exit folder, the kernel log for
+// OOM kills (conmon misses them on cgroup v1 hybrid hosts), and statfs.
+// Linux only, like the rest of the worker.
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// inotifyEvent is one decoded inotify event.
+type inotifyEvent struct {
+	wd   int32
+	mask uint32
+	name string
+}
+
+// watcher is one inotify instance. Its file is pollable, so a blocked
+// read ends when the watcher is closed.
+type watcher struct {
+	fd int
+	f  *os.File
+
+	mu    sync.Mutex
+	dirs  map[int32]string // wd → folder
+	byDir map[string]int32
+}
+
+func newWatcher() (*watcher, error) {
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	return &watcher{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), dirs: map[int32]string{}, byDir: map[string]int32{}}, nil
+}
+
+// watchDir adds (or returns the existing) watch on dir.
+func (w *watcher) watchDir(dir string, mask uint32) (int32, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wd, ok := w.byDir[dir]; ok {
+		return wd, nil
+	}
+	wd, err := syscall.InotifyAddWatch(w.fd, dir, mask)
+	if err != nil {
+		return -1, err
+	}
+	w.dirs[int32(wd)], w.byDir[dir] = dir, int32(wd)
+	return int32(wd), nil
+}
+
+// unwatchDir removes the watch on dir, if any.
+func (w *watcher) unwatchDir(dir string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wd, ok := w.byDir[dir]; ok {
+		delete(w.byDir, dir)
+		delete(w.dirs, wd)
+		_, _ = syscall.InotifyRmWatch(w.fd, uint32(wd))
+	}
+}
+
+// forget drops a watch the kernel removed (IN_IGNORED).
+func (w *watcher) forget(wd int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if dir, ok := w.dirs[wd]; ok {
+		delete(w.dirs, wd)
+		if w.byDir[dir] == wd {
+			delete(w.byDir, dir)
+		}
+	}
+}
+
+// dirOf returns the folder of a watch descriptor.
+func (w *watcher) dirOf(wd int32) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dirs[wd]
+}
+
+// read blocks until events arrive or the watcher is closed.
+func (w *watcher) read(buf []byte) ([]inotifyEvent, error) {
+	n, err := w.f.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	return parseInotifyEvents(buf[:n]), nil
+}
+
+func (w *watcher) close() error { return w.f.Close() }
+
+// parseInotifyEvents decodes struct inotify_event records.
+func parseInotifyEvents(b []byte) []inotifyEvent {
+	var evs []inotifyEvent
+	for len(b) >= syscall.SizeofInotifyEvent {
+		wd := int32(binary.NativeEndian.Uint32(b[0:4]))
+		mask := binary.NativeEndian.Uint32(b[4:8])
+		nameLen := int(binary.NativeEndian.Uint32(b[12:16]))
+		end := syscall.SizeofInotifyEvent + nameLen
+		if end > len(b) {
+			break
+		}
+		name := strings.TrimRight(string(b[syscall.SizeofInotifyEvent:end]), "\x00")
+		evs = append(evs, inotifyEvent{wd: wd, mask: mask, name: name})
+		b = b[end:]
+	}
+	return evs
+}
+
+// podmanExitDir is where conmon writes a file named after a container when
+// it exits (rootful podman's default tmpdir).
+const podmanExitDir = "/run/libpod/exits"
+
+// oomKernelRE finds the container of an "oom-kill:" kernel record: its
+// memory cgroup is libpod-<id> (cgroupfs) or libpod-<id>.scope (systemd).
+var oomKernelRE = regexp.MustCompile(`libpod-(?:conmon-)?([0-9a-f]{64})`)
+
+// parseKmsgOOM reads one /dev/kmsg record ("prio,seq,usec,flags;text"). It
+// returns the container whose process the kernel killed for lack of
+// memory, and when (microseconds since boot).
+func parseKmsgOOM(rec string) (id string, usec int64, ok bool) {
+	head, text, found := strings.Cut(rec, ";")
+	if !found {
+		return "", 0, false
+	}
+	text, _, _ = strings.Cut(text, "\n")
+	if !strings.HasPrefix(text, "oom-kill:") {
+		return "", 0, false
+	}
+	// Prefer the task's own cgroup over the cgroup that hit its limit.
+	part := text
+	if i := strings.Index(text, "task_memcg="); i >= 0 {
+		part = text[i:]
+	}
+	m := oomKernelRE.FindStringSubmatch(part)
+	if m == nil {
+		return "", 0, false
+	}
+	f := strings.Split(head, ",")
+	if len(f) >= 3 {
+		usec, _ = strconv.ParseInt(f[2], 10, 64)
+	}
+	return m[1], usec, true
+}
+
+// oomWatcher follows the kernel log for OOM kills in app containers.
+// Podman's .State.OOMKilled stays false on cgroup v1 hybrid hosts (seen on
+// podman 4.3.1 with runc: exit 137, kernel "oom-kill" record, OOMKilled
+// false), so the kernel's own record is the evidence. Reading /dev/kmsg
+// needs root (or CAP_SYSLOG); without it only .State.OOMKilled counts.
+type oomWatcher struct {
+	mu    sync.Mutex
+	fd    int // -1: unavailable
+	boot  time.Time
+	kills map[string][]time.Time
+}
+
+const maxKillsKept = 64
+
+func openOOMWatcher() (*oomWatcher, error) {
+	w := &oomWatcher{fd: -1, kills: map[string][]time.Time{}, boot: bootTime()}
+	fd, err := syscall.Open("/dev/kmsg", syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return w, err
+	}
+	w.fd = fd
+	w.drain() // the ring buffer's past: OOMs while the agent was down
+	return w, nil
+}
+
+// drain reads every record available now (never blocks).
+func (w *oomWatcher) drain() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fd < 0 {
+		return
+	}
+	buf := make([]byte, 8192)
+	for {
+		n, err := syscall.Read(w.fd, buf)
+		if errors.Is(err, syscall.EPIPE) {
+			continue // records were overwritten before we read them
+		}
+		if err != nil || n <= 0 {
+			return // EAGAIN: nothing more
+		}
+		if id, usec, ok := parseKmsgOOM(string(buf[:n])); ok {
+			at := w.boot.Add(time.Duration(usec) * time.Microsecond)
+			ks := append(w.kills[id], at)
+			if len(ks) > maxKillsKept {
+				ks = ks[len(ks)-maxKillsKept:]
+			}
+			w.kills[id] = ks
+		}
+	}
+}
+
+// record adds a kill (tests).
+func (w *oomWatcher) record(id string, at time.Time) {
+	w.mu.Lock()
+	w.kills[id] = append(w.kills[id], at)
+	w.mu.Unlock()
+}
+
+// killsOf returns the OOM kills seen in a container.
+func (w *oomWatcher) killsOf(id string) []time.Time {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Time(nil), w.kills[id]...)
+}
+
+// keepOnly forgets containers that no longer exist.
+func (w *oomWatcher) keepOnly(ids map[string]bool) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id := range w.kills {
+		if !ids[id] {
+			delete(w.kills, id)
+		}
+	}
+}
+
+func (w *oomWatcher) close() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fd >= 0 {
+		syscall.Close(w.fd)
+		w.fd = -1
+	}
+}
+
+// bootTime is when the kernel's clock started (kmsg times count from it).
+func bootTime() time.Time {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return time.Time{}
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return time.Time{}
+	}
+	secs, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Now().Add(-time.Duration(secs * float64(time.Second)))
+}
+
+// statfsBytes returns the size, the free bytes and the bytes available
+// to unprivileged writers of the filesystem holding path.
+func statfsBytes(path string) (total, free, avail int64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, 0, 0, err
+	}
+	bs := int64(st.Bsize)
+	return int64(st.Blocks) * bs, int64(st.Bfree) * bs, int64(st.Bavail) * bs, nil
+}
+
+// fileInode returns the inode number of fi (0 if unknown).
+func fileInode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
