@@ -161,10 +161,18 @@ func (d *Dispatcher) onJobResult(ctx context.Context, wid int64, e *wsproto.Enve
 		return nil // a redelivered result: history does not change
 	}
 	raw, _ := json.Marshal(p)
-	d.finish(ctx, job, p.Success, raw, p.Message)
-	if !p.Success {
-		return nil
+	// The app's runtime is recorded before the job and deployment finish,
+	// so anyone who sees the deployment running also sees the app's port.
+	if p.Success {
+		if err := d.applyResultToApp(ctx, wid, job, &p); err != nil {
+			return err
+		}
 	}
+	d.finish(ctx, job, p.Success, raw, p.Message)
+	return nil
+}
+
+func (d *Dispatcher) applyResultToApp(ctx context.Context, wid int64, job *store.Job, p *wsproto.JobResultPayload) error {
 	app, err := d.store.GetApp(ctx, job.AppID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted meanwhile

@@ -592,6 +592,7 @@ func (a *Agent) inspectImage(ctx context.Context, ref string) (imageInfo, error)
 // removeContainer force-removes a container (and its anonymous volumes);
 // a missing one is fine.
 func (a *Agent) removeContainer(ctx context.Context, name string) error {
+	a.expectStop(name) // the monitor must not take this for a crash
 	if _, err := a.run.Run(ctx, "podman", "rm", "-f", "-v", "--", name); err != nil && !IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %s", name, cmdErrText(err))
 	}
@@ -756,6 +757,7 @@ func (a *Agent) executeStop(jobID string, p *models.DeployPayload) wsproto.JobRe
 		return wsproto.JobResultPayload{Success: false, Message: "refused: invalid app name"}
 	}
 	a.updateJobStatus(jobID, wsproto.JobStopping, "", 50)
+	a.expectStop(ContainerName(p.AppName))
 	_, err := a.run.Run(a.ctx, "podman", "stop", "-t", "5", "--", ContainerName(p.AppName))
 	switch {
 	case err == nil:
@@ -776,6 +778,7 @@ func (a *Agent) executeDelete(jobID string, p *models.DeployPayload) wsproto.Job
 	name := ContainerName(p.AppName)
 	a.updateJobStatus(jobID, wsproto.JobStopping, "", 30)
 	var errs []string
+	a.expectStop(name)
 	if _, err := a.run.Run(ctx, "podman", "stop", "-t", "5", "--", name); err != nil && !IsNotFound(err) {
 		a.log.Warn("delete: stop", "app", p.AppName, "err", cmdErrText(err)) // rm -f kills it anyway
 	}

@@ -174,9 +174,17 @@ func (m *monitor) stopExpected(h *appHealth, finishedAt time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, k := range []string{h.ID, h.Name} {
-		if t, ok := m.expected[k]; ok && k != "" && !finishedAt.Before(t.Add(-2*time.Second)) && finishedAt.Sub(t) < expectStopFor {
-			return true
+		t, ok := m.expected[k]
+		if !ok || k == "" || finishedAt.Before(t.Add(-2*time.Second)) || finishedAt.Sub(t) >= expectStopFor {
+			continue
 		}
+		// A name outlives its container: a deploy announces the stop of
+		// the old wh-<app> and then starts a new one under that name. The
+		// announcement covers only a container already running then.
+		if k == h.Name && !h.startedAt.IsZero() && h.startedAt.After(t) {
+			continue
+		}
+		return true
 	}
 	return false
 }

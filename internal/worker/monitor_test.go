@@ -658,3 +658,26 @@ func TestMonitorLoopStartsAndStops(t *testing.T) {
 		}
 	}
 }
+
+// A deploy announces the stop of the old wh-<app> by name and then starts a
+// new container under that name: the announcement must not cover the new
+// one, or its crashes would go unnoticed.
+func TestExpectStopCoversOnlyTheOldContainer(t *testing.T) {
+	a := newTestAgent(t, newFakeRunner())
+	m := a.monitor()
+	t0 := time.Now()
+	m.now = func() time.Time { return t0 }
+	m.expectStop("wh-web")
+	old := &appHealth{ID: "old", Name: "wh-web", startedAt: t0.Add(-time.Hour)}
+	if !m.stopExpected(old, t0.Add(time.Second)) {
+		t.Fatal("the announced stop of the running container was not recognised")
+	}
+	fresh := &appHealth{ID: "new", Name: "wh-web", startedAt: t0.Add(2 * time.Second)}
+	if m.stopExpected(fresh, t0.Add(5*time.Second)) {
+		t.Fatal("a container started after the announcement was treated as an expected stop")
+	}
+	m.expectStop("new")
+	if !m.stopExpected(fresh, t0.Add(6*time.Second)) {
+		t.Fatal("an announcement by id was not recognised")
+	}
+}
