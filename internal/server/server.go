@@ -84,7 +84,10 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	}, []string{"route", "code"})
 	reg.MustRegister(httpLatency)
 
-	logs := logbus.New(0, 0)
+	// Runtime log history is in the database (durable ids, resumable
+	// streams); the bus only wakes live tails and keeps each app's last
+	// few lines, so 10,000 chatty apps cost megabytes, not gigabytes.
+	logs := logbus.New(16, 10*time.Minute)
 	n := notify.New()
 	d := dispatch.New(st, box, logs, n, log)
 	h := hub.New(hub.Config{}, dispatch.WorkerAuth{D: d, Tokens: tokens}, d, log.With("component", "hub"), hub.NewMetrics(reg))
