@@ -83,7 +83,7 @@ func apiBenchCmd(ctx context.Context, args []string) error {
 	}
 	healthz := apiCall{label: "GET /healthz (HTTP floor)", method: "GET", path: fixed("/healthz"), want: 200}
 	listApps := apiCall{label: fmt.Sprintf("GET /v1/apps (user, %d apps)", len(apps)), method: "GET", token: userTok, path: fixed("/v1/apps"), want: 200}
-	listWorkers := apiCall{label: "GET /v1/workers (owner, all workers)", method: "GET", token: ownerTok, path: fixed("/v1/workers"), want: 200}
+	listWorkers := apiCall{label: "GET /v1/workers (owner, first page: 500 of 10k)", method: "GET", token: ownerTok, path: fixed("/v1/workers"), want: 200}
 	patch := apiCall{label: "PATCH /v1/apps/{app}", method: "PATCH", token: userTok, path: appPath(""), want: 200,
 		body: func(i int) []byte {
 			return fmt.Appendf(nil, `{"health_check_path":"/healthz/%d","limits":{"memory_bytes":%d,"cpu_millis":1000}}`, i, (512+i%2*256)<<20)

@@ -30,7 +30,9 @@ const (
 
 // internalLeaks is text that only internal errors, hashes or Go types
 // would put in a body.
-var internalLeaks = []string{"sql:", "store:", "SQLSTATE", "sqlite", "pgx", "pq:", "dispatch:", "jsontext:", "http: ",
+// Each entry holds a character outside the lowercase base32 of random
+// tokens, or is long enough never to appear in one by chance.
+var internalLeaks = []string{"sql:", "store:", "SQLSTATE", "sqlite", "pgx:", "pgconn", "pq:", "dispatch:", "jsontext:", "http: ",
 	" into Go ", "$argon2", "goroutine ", "runtime error", "internal error"}
 
 // world is one server with its actors and fixtures, shared by a

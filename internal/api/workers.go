@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -57,14 +58,46 @@ func (a *API) toWorkerJSON(w *store.Worker) workerJSON {
 	return out
 }
 
+// Worker list pages: a fleet of thousands is read a page at a time.
+const (
+	defaultWorkerPage = 500
+	maxWorkerPage     = 1000
+)
+
+// listWorkers returns workers by id, a page at a time (?limit=, ?after=<id>);
+// when more remain, a Link header with rel="next" names the next page. The
+// list leaves out each worker's app list (it can be long); ?apps=1 adds it.
 func (a *API) listWorkers(w http.ResponseWriter, r *http.Request, p *principal) error {
-	ws, err := a.Store.ListWorkers(r.Context())
+	q := r.URL.Query()
+	limit := defaultWorkerPage
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxWorkerPage {
+			return errBadRequest("limit must be between 1 and %d", maxWorkerPage)
+		}
+		limit = n
+	}
+	var after int64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return errBadRequest("after must be a worker id")
+		}
+		after = n
+	}
+	ws, err := a.Store.ListWorkersPage(r.Context(), after, limit+1)
 	if err != nil {
 		return err
 	}
-	// The list leaves out each worker's app list (it can be long); ask for
-	// it with ?apps=1.
-	withApps := r.URL.Query().Get("apps") == "1"
+	if len(ws) > limit {
+		ws = ws[:limit]
+		next := fmt.Sprintf("/v1/workers?limit=%d&after=%d", limit, ws[len(ws)-1].ID)
+		if q.Get("apps") == "1" {
+			next += "&apps=1"
+		}
+		w.Header().Set("Link", "<"+next+`>; rel="next"`)
+	}
+	withApps := q.Get("apps") == "1"
 	out := make([]workerJSON, 0, len(ws))
 	for i := range ws {
 		j := a.toWorkerJSON(&ws[i])

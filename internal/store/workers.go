@@ -129,6 +129,16 @@ func (s *Store) ListWorkers(ctx context.Context) ([]Worker, error) {
 	return ws, nil
 }
 
+// ListWorkersPage returns up to limit workers with id > afterID, by id.
+func (s *Store) ListWorkersPage(ctx context.Context, afterID int64, limit int) ([]Worker, error) {
+	rows, err := s.query(ctx, `SELECT `+workerCols+` FROM workers WHERE id > ? ORDER BY id LIMIT ?`, afterID, limitOr(limit))
+	ws, err := collect(rows, err, deref(scanWorker))
+	if err != nil {
+		return nil, wrapErr(err, "list workers after %d", afterID)
+	}
+	return ws, nil
+}
+
 // UpdateWorkerRegistration stores what the worker reported on register and
 // counts it as seen at reg.RegisteredAt (now when zero).
 func (s *Store) UpdateWorkerRegistration(ctx context.Context, id int64, reg WorkerRegistration) error {
