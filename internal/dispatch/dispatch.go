@@ -368,6 +368,14 @@ func (d *Dispatcher) redeliverUnacked(ctx context.Context) {
 // (re)connects; the worker recognises jobs it has already seen.
 func (d *Dispatcher) WorkerConnected(ctx context.Context, c *hub.Conn) {
 	id := c.WorkerID()
+	// A worker revoked while its connection was being set up passed the
+	// authenticator but missed the hub's Disconnect: close it here, after
+	// registration, so no revoked worker keeps a socket.
+	if w, err := d.store.GetWorker(ctx, id); err == nil && !w.RevokedAt.IsZero() {
+		d.log.Info("closing the socket of a revoked worker", "worker_id", id)
+		c.Close()
+		return
+	}
 	_ = d.store.TouchWorker(ctx, id, d.now())
 	jobs, err := d.store.ListUnfinishedJobsForWorker(ctx, id)
 	if err != nil {

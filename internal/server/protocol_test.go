@@ -173,6 +173,9 @@ func TestRevokedWorkerDisconnected(t *testing.T) {
 	w := servertest.NewProtoWorker(t, srv.URL, rawKey)
 	w.Connect()
 	w.Send("heartbeat", map[string]any{"status": "ready"})
+	servertest.Eventually(t, 5*time.Second, "worker online", func() bool {
+		return strings.Contains(string(srv.Do("GET", "/v1/workers", owner, nil).Body), `"status":"online"`)
+	})
 	if r := srv.Do("DELETE", "/v1/workers/"+itoa(id), owner, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
