@@ -40,7 +40,7 @@ func agentConfig(srv *servertest.Server, key, dataDir string) worker.Config {
 	}
 	return worker.Config{
 		ControlPlane: srv.URL, APIKey: key, Name: "w1", DataDir: dataDir,
-		PortLo: lo, PortHi: lo + 99, PodmanRuntime: "runc",
+		PortLo: lo, PortHi: lo + 99, PodmanRuntime: "runc", BuildNetwork: testBuildNetwork,
 		BaseImages: map[string]string{"static": workertest.BaseImage, "go": workertest.BaseImage,
 			"node": workertest.BaseImage, "python": workertest.BaseImage},
 		HeartbeatInterval: time.Second, HealthInterval: time.Second, LogInterval: 300 * time.Millisecond,
@@ -49,9 +49,14 @@ func agentConfig(srv *servertest.Server, key, dataDir string) worker.Config {
 	}
 }
 
+// testBuildNetwork is the build network the tests' agents create; it is
+// removed when the test ends, leaving the machine as it was.
+const testBuildNetwork = "wh-test-build"
+
 func startEnv(t *testing.T) *env {
 	t.Helper()
 	workertest.RequirePodman(t)
+	t.Cleanup(func() { exec.Command("podman", "network", "rm", "-f", testBuildNetwork).Run() })
 	workertest.UseTestContainersConf(t)
 	workertest.EnsureBaseImage(t)
 	srv := servertest.New(t, servertest.DB{Name: "sqlite"})
@@ -335,7 +340,7 @@ func TestAgentRestartKeepsApps(t *testing.T) {
 	cfg := agentConfig(e.srv, e.apiKey, e.dataDir)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "--control-plane", e.srv.URL, "--api-key-file", keyFile, "--name", "w1", "--data-dir", e.dataDir,
-			"--port-range", fmt.Sprintf("%d-%d", cfg.PortLo, cfg.PortHi), "--podman-runtime", "runc",
+			"--port-range", fmt.Sprintf("%d-%d", cfg.PortLo, cfg.PortHi), "--podman-runtime", "runc", "--build-network", testBuildNetwork,
 			"--base-images", "static="+workertest.BaseImage, "--log-level", "warn")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
