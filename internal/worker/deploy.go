@@ -249,6 +249,9 @@ func (d *deployment) build() (imageInfo, error) {
 	} else {
 		rel, _ := filepath.Rel(mustEval(repo), dockerfile)
 		d.say("Using %s", rel)
+		if err := a.checkBaseImages(a.ctx, dockerfile, p.AppName); err != nil {
+			return img, err
+		}
 	}
 
 	net, err := a.ensureBuildNetwork(a.ctx)

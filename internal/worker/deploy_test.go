@@ -186,7 +186,7 @@ func TestDeployPipeline(t *testing.T) {
 		t.Fatalf("deploy failed: %s", res.Message)
 	}
 	a.wg.Wait() // pruning runs after the result
-	if got := commandsMatching(r.commands(), "podman image inspect"); len(got) != 0 {
+	if got := commandsMatching(r.commands(), "podman image inspect --format {{.Id}}"); len(got) != 0 {
 		t.Errorf("inspected the image although podman wrote its id: %q", got)
 	}
 	if res.ContainerID != testCID || res.ImageID != testImage || res.HostPort != 21005 || res.Commit != testCommit {

@@ -213,6 +213,22 @@ func TestDeployLifecycle(t *testing.T) {
 		t.Fatalf("after restart the app answered %q", got)
 	}
 
+	// Another app cannot build from this app's image (one image store is
+	// shared by all apps of a worker).
+	webImage := podmanOut("images", "--filter", "label=wisehosting.app=web", "--format", "{{.Repository}}:{{.Tag}}")
+	webImage = strings.Fields(webImage)[0]
+	e.git.Commit(t, "thief", map[string]string{"thief/Dockerfile": "ARG STOLEN=" + webImage + "\nFROM ${STOLEN}\nCMD [\"cat\", \"/www/index.html\"]\n"})
+	e.createApp(t, "thief", map[string]any{"dockerfile_path": "thief/Dockerfile"})
+	thiefDep, status := e.deploy(t, "thief")
+	if status != "failed" {
+		t.Fatalf("a build FROM another app's image ended %s, want failed", status)
+	}
+	var d struct{ Message string }
+	e.srv.Do("GET", "/v1/deployments/"+thiefDep, e.owner, nil).JSON(t, &d)
+	if !strings.Contains(d.Message, "another app") {
+		t.Fatalf("refusal message %q", d.Message)
+	}
+
 	// Delete: no container and no image left behind.
 	if r := e.srv.Do("DELETE", "/v1/apps/web", e.owner, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)

@@ -1,0 +1,132 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// All apps of a worker share one podman image store, so a Dockerfile could
+// name another app's image (`FROM localhost/wh-other:…`, an image id, or
+// `COPY --from=…`) and read its code and baked-in secrets. Before a build,
+// every image a Dockerfile refers to is resolved and refused when it is an
+// image this agent built for a different app.
+
+var (
+	argRefRE   = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+	fromFlagRE = regexp.MustCompile(`(?i)--from=(\S+)`)
+	mountRE    = regexp.MustCompile(`(?i)--mount=\S*\bfrom=([^,\s]+)`)
+)
+
+// dockerfileImageRefs lists the images a Dockerfile builds from: FROM
+// lines and --from= of COPY/ADD/RUN --mount, with ARG defaults expanded (the
+// agent passes no --build-arg, so the defaults are the values) and build
+// stage names left out.
+func dockerfileImageRefs(text string) []string {
+	args := map[string]string{}
+	stages := map[string]bool{}
+	var refs []string
+	expand := func(s string) string {
+		return argRefRE.ReplaceAllStringFunc(s, func(m string) string {
+			sub := argRefRE.FindStringSubmatch(m)
+			name := sub[1]
+			if name == "" {
+				name = sub[2]
+			}
+			return args[name]
+		})
+	}
+	addRef := func(r string) {
+		r = strings.Trim(expand(r), `"'`)
+		if r == "" || stages[strings.ToLower(r)] || strings.EqualFold(r, "scratch") {
+			return
+		}
+		if _, err := fmt.Sscanf(r, "%d", new(int)); err == nil && !strings.ContainsAny(r, ":/") {
+			return // --from=0: a stage index
+		}
+		refs = append(refs, r)
+	}
+	for _, line := range logicalLines(text) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "ARG":
+			for _, f := range fields[1:] {
+				k, v, _ := strings.Cut(f, "=")
+				if _, set := args[k]; !set || v != "" {
+					args[k] = strings.Trim(v, `"'`)
+				}
+			}
+		case "FROM":
+			rest := fields[1:]
+			for len(rest) > 0 && strings.HasPrefix(rest[0], "--") {
+				rest = rest[1:]
+			}
+			if len(rest) == 0 {
+				continue
+			}
+			addRef(rest[0])
+			if len(rest) >= 3 && strings.EqualFold(rest[1], "AS") {
+				stages[strings.ToLower(rest[2])] = true
+			}
+		case "COPY", "ADD", "RUN":
+			for _, m := range fromFlagRE.FindAllStringSubmatch(line, -1) {
+				addRef(m[1])
+			}
+			for _, m := range mountRE.FindAllStringSubmatch(line, -1) {
+				addRef(m[1])
+			}
+		}
+	}
+	return refs
+}
+
+// logicalLines joins backslash-continued lines.
+func logicalLines(text string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimRight(l, "\r")
+		if strings.HasSuffix(l, "\\") {
+			cur.WriteString(strings.TrimSuffix(l, "\\"))
+			cur.WriteByte(' ')
+			continue
+		}
+		cur.WriteString(l)
+		out = append(out, cur.String())
+		cur.Reset()
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// checkBaseImages refuses a Dockerfile that builds from an image this agent
+// made for another app. Images that are not present locally are fine here
+// (the build pulls or fails on its own).
+func (a *Agent) checkBaseImages(ctx context.Context, dockerfile, appName string) error {
+	text, err := os.ReadFile(dockerfile)
+	if err != nil {
+		return fmt.Errorf("read Dockerfile: %w", err)
+	}
+	for _, ref := range dockerfileImageRefs(string(text)) {
+		if strings.HasPrefix(ref, "-") {
+			return fmt.Errorf("the Dockerfile names an image %q that looks like an option", ref)
+		}
+		out, err := a.run.Run(ctx, "podman", "image", "inspect", "--format",
+			`{{index .Labels "`+LabelManaged+`"}}|{{index .Labels "`+LabelApp+`"}}`, "--", ref)
+		if err != nil {
+			continue // not a local image
+		}
+		managed, owner, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
+		if managed == "true" && owner != appName {
+			return fmt.Errorf("the Dockerfile builds from %q, an image of another app; build from a public base image instead", ref)
+		}
+	}
+	return nil
+}
