@@ -187,8 +187,6 @@ const (
 	numKinds
 )
 
-var kindNames = [numKinds]string{"heartbeat", "runtime_log", "app_stats"}
-
 // simConn is one open WebSocket. mu serialises seal+write, so sequence
 // numbers reach the wire in order.
 type simConn struct {

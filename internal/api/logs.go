@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -65,6 +66,25 @@ func (s *sse) ping() error {
 	return s.rc.Flush()
 }
 
+// wait blocks until wake fires (true), pinging the client every ssePing
+// meanwhile; it returns false when the client is gone.
+func (s *sse) wait(ctx context.Context, wake <-chan struct{}) bool {
+	ping := time.NewTicker(ssePing)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wake:
+			return true
+		case <-ping.C:
+			if s.ping() != nil {
+				return false
+			}
+		}
+	}
+}
+
 func wantsStream(r *http.Request) bool {
 	return r.URL.Query().Get("follow") == "1" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
@@ -112,8 +132,6 @@ func (a *API) deploymentLogs(w http.ResponseWriter, r *http.Request, p *principa
 	sub := a.Notify.Subscribe(dispatch.DeploymentTopic(d.ID))
 	defer sub.Close()
 	s := startSSE(w)
-	ping := time.NewTicker(ssePing)
-	defer ping.Stop()
 	lastStatus := ""
 	for {
 		data, next, err := a.Store.ReadBuildLog(ctx, d.ID, from)
@@ -140,14 +158,8 @@ func (a *API) deploymentLogs(w http.ResponseWriter, r *http.Request, p *principa
 			_ = s.event("", "end", cur.Status)
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if !s.wait(ctx, sub.C) {
 			return nil
-		case <-sub.C:
-		case <-ping.C:
-			if s.ping() != nil {
-				return nil
-			}
 		}
 	}
 }
@@ -191,8 +203,6 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request, p *principal) erro
 	sub := a.Logs.Subscribe(app.ID) // before the first read: no line slips between
 	defer sub.Close()
 	s := startSSE(w)
-	ping := time.NewTicker(ssePing)
-	defer ping.Stop()
 	for {
 		lines, err := a.Store.ListRuntimeLogs(ctx, app.ID, after, limit)
 		if err != nil {
@@ -208,14 +218,8 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request, p *principal) erro
 		if len(lines) == limit {
 			continue // more are waiting
 		}
-		select {
-		case <-ctx.Done():
+		if !s.wait(ctx, sub.C) {
 			return nil
-		case <-sub.C:
-		case <-ping.C:
-			if s.ping() != nil {
-				return nil
-			}
 		}
 	}
 }

@@ -4,19 +4,16 @@
 package servertest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -192,37 +189,11 @@ func (r Response) JSON(t testing.TB, v any) {
 // Do calls the API with a bearer token ("" for none) and a JSON body.
 func (s *Client) Do(method, path, token string, body any) Response {
 	s.T.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			s.T.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, s.URL+path, rd)
-	if err != nil {
-		s.T.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	hdr := http.Header{}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.T.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return Response{Status: resp.StatusCode, Body: data, Header: resp.Header}
+	return s.Request(s.T, method, path, hdr, body)
 }
 
 // Signup creates a user and returns its bearer token.
