@@ -27,11 +27,11 @@ deps: ## Install what the tests need (idempotent; uses apt-get as root when some
 test: deps lint unit fuzz ## Install test dependencies, then lint, unit tests (race) and a short fuzz run
 
 .PHONY: unit
-unit: ## go test -race over every package, against SQLite and a local PostgreSQL (started if needed)
+unit: ## go test -race over every package, against SQLite and a local PostgreSQL (started if needed); 40 min cap
 	@if [ -z "$$WH_TEST_DATABASE_URL" ] && [ "$$(id -u)" = 0 ]; then \
 	  export WH_TEST_DATABASE_URL=$$(scripts/postgres-test.sh); fi; \
 	  if [ -n "$$CI" ]; then export WH_REQUIRE_PODMAN=1; fi; \
-	  $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	  timeout --kill-after=1m 40m $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: lint
 lint: ## go vet, gofmt check and package boundary check

@@ -10,6 +10,9 @@
 set -euo pipefail
 
 exec 3>&1 1>&2 # fd 3 is the real stdout, for the DSN only
+# Every child that may outlive this script (the postgres daemon above all)
+# must not inherit fd 3: `$(scripts/postgres-test.sh)` waits for the pipe
+# behind it to close, so a daemon holding it would hang the caller forever.
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "postgres-test: must run as root (it may apt-get install and start the cluster)" >&2
@@ -24,9 +27,9 @@ if [ -z "$(installed_version)" ] || ! command -v pg_ctlcluster >/dev/null; then
 	echo "postgres-test: installing postgresql" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	# Try without refreshing the index first; update only if that fails.
-	if ! apt-get install -y postgresql; then
-		apt-get update
-		apt-get install -y postgresql
+	if ! apt-get install -y postgresql 3>&- </dev/null; then
+		apt-get update 3>&- </dev/null
+		apt-get install -y postgresql 3>&- </dev/null
 	fi
 fi
 
@@ -42,11 +45,11 @@ cluster_field() { # column of `pg_lsclusters` for $ver/main: 3 = port, 4 = statu
 
 if [ -z "$(cluster_field 3)" ]; then
 	echo "postgres-test: creating cluster $ver/main" >&2
-	pg_createcluster "$ver" main
+	pg_createcluster "$ver" main 3>&- </dev/null
 fi
 if [ "$(cluster_field 4)" != "online" ]; then
 	echo "postgres-test: starting cluster $ver/main" >&2
-	pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+	pg_ctlcluster --skip-systemctl-redirect "$ver" main start 3>&- </dev/null
 fi
 port=$(cluster_field 3)
 
