@@ -105,6 +105,9 @@ func (l *RuntimeLogLine) decode(s *scanner, shared string) error {
 			return err
 		}
 		if escaped {
+			if !pairedSurrogates(raw) {
+				return s.fail("invalid surrogate pair in string")
+			}
 			s.scratch = appendUnescaped(s.scratch[:0], raw)
 			raw = s.scratch
 		}
@@ -317,4 +320,35 @@ func (s *scanner) elements(element func() error) error {
 			return s.fail("expected ',' or ']'")
 		}
 	}
+}
+
+// pairedSurrogates reports whether every UTF-16 surrogate escaped in a
+// validated string body is a high one followed by a low one. json v2 refuses
+// a lone surrogate where encoding/json (and the envelope parser, which keeps
+// its behaviour) would write U+FFFD; the runtime_log codec follows v2.
+func pairedSurrogates(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++ // skip the escaped character, which may be a backslash
+			continue
+		}
+		r := hex4(raw[i+2 : i+6])
+		i += 5
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return false
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+				return false
+			}
+			if lo := hex4(raw[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
 }

@@ -31,6 +31,8 @@ var runtimeLogSeeds = []string{
 	`{"lines":[{"at":"2026-11-27T10:00:00,5Z"}]}`, `{"lines":[{"at":"2026-11-27 10:00:00Z"}]}`,
 	`{"lines":[{"at":"\u0032026-11-27T10:00:00Z"}]}`, `{"lines":[{"at":5}]}`, `{"lines":{}}`,
 	`{"lines":[{"msg":"x"}]} x`, `[]`, `"x"`, `{"lines":[{"msg":"\x"}]}`, "{\"lines\":[{\"msg\":\"\xff\"}]}",
+	`{"lines":[{"msg":"\ud800"}]}`, `{"lines":[{"msg":"\udc00\ud800"}]}`, `{"lines":[{"msg":"\ud800\u0041"}]}`,
+	`{"lines":[{"msg":"\ud800\\udc00"}]}`, `{"lines":[{"msg":"\\ud800 \ud83d\ude00x"}]}`,
 	`{"Lines":[]}`, `{"lines":[{"MSG":"x"}]}`, `{"lines":[1]}`, `{"lines":[{"msg":"a"},]}`,
 }
 
