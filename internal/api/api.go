@@ -102,6 +102,7 @@ func (a *API) routes() {
 	// Deployments and logs.
 	m.Handle("POST /v1/apps/{app}/deployments", user(a.createDeployment))
 	m.Handle("GET /v1/apps/{app}/deployments", user(a.listDeployments))
+	m.Handle("POST /v1/apps/{app}/rollback", user(a.rollbackApp))
 	m.Handle("GET /v1/deployments/{id}", user(a.getDeployment))
 	m.Handle("GET /v1/deployments/{id}/logs", user(a.deploymentLogs))
 	m.Handle("GET /v1/apps/{app}/logs", user(a.appLogs))

@@ -64,6 +64,70 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request, p *princi
 	return nil
 }
 
+// rollbackApp runs an earlier deployment's image again: the one named in
+// the body, or by default the version that ran before the current one.
+// The image must still be on the app's worker (it keeps the current and
+// the previous one); no build runs, so it takes seconds.
+func (a *API) rollbackApp(w http.ResponseWriter, r *http.Request, p *principal) error {
+	app, _, err := a.appFromPath(r, p, auth.RoleMember)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		DeploymentID string `json:"deployment_id"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+	}
+	if app.Suspended {
+		return errForbidden("this app is suspended")
+	}
+	if app.WorkerID == 0 || app.CurrentDeploymentID == "" {
+		return errConflict("the app has not been deployed yet")
+	}
+	var target *store.Deployment
+	if in.DeploymentID != "" {
+		target, err = a.Store.GetDeployment(r.Context(), in.DeploymentID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && target.AppID != app.ID) {
+			return errNotFound("no such deployment of this app")
+		}
+		if err != nil {
+			return err
+		}
+		if target.Status != store.DeploymentRunning || target.ImageID == "" {
+			return errConflict("deployment " + target.ID + " never ran, so there is no image to roll back to")
+		}
+	} else {
+		if app.PreviousImageID == "" {
+			return errConflict("there is no previous version to roll back to")
+		}
+		ds, err := a.Store.ListDeployments(r.Context(), app.ID, 200)
+		if err != nil {
+			return err
+		}
+		for i := range ds { // newest first
+			if ds[i].Status == store.DeploymentRunning && ds[i].ImageID == app.PreviousImageID {
+				target = &ds[i]
+				break
+			}
+		}
+		if target == nil {
+			return errConflict("the previous version's deployment is no longer recorded")
+		}
+	}
+	if target.ImageID == app.ImageID {
+		return errConflict("deployment " + target.ID + " is the version running now")
+	}
+	d, err := a.Dispatch.CreateRollback(r.Context(), app, target, p.User.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toDeploymentJSON(d, app.Name))
+	return nil
+}
+
 func (a *API) listDeployments(w http.ResponseWriter, r *http.Request, p *principal) error {
 	app, _, err := a.appFromPath(r, p, auth.RoleViewer)
 	if err != nil {

@@ -30,6 +30,7 @@ func appProbes(app, dep string) []probe {
 		{"DELETE", a + "/env/SECRET", nil, true},
 		{"POST", a + "/restart", nil, true},
 		{"POST", a + "/stop", nil, true},
+		{"POST", a + "/rollback", nil, true},
 		{"POST", a + "/deployments", map[string]string{"commit": "abcdef1"}, true},
 		{"GET", a + "/deployments", nil, false},
 		{"GET", "/v1/deployments/" + dep, nil, false},

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"regexp"
@@ -264,7 +265,7 @@ func TestAPIScenarios(t *testing.T) {
 		w := newWorld(t, db)
 		cases := concat(
 			accountCases(w), tokenCases(w), instanceCases(w), teamCases(w), appCases(w), envCases(w),
-			jobCases(w), deploymentCases(w), logCases(w), workerCases(w), miscCases(w),
+			jobCases(w), rollbackCases(w), deploymentCases(w), logCases(w), workerCases(w), miscCases(w),
 		)
 		w.sc.Run(t, cases)
 		checkRouteCoverage(t, w.sc.Calls)
@@ -995,6 +996,86 @@ func (w *world) markDeployed(t *testing.T, app, team string) {
 	if err := w.store().UpdateDeploymentStatus(ctx, dep, store.DeploymentRunning, "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// markTwoVersions makes app look deployed twice on w1: deployment v1 ran
+// image 1111…, then v2 replaced it with 2222…; it returns both ids.
+func (w *world) markTwoVersions(t *testing.T, app string) (v1, v2 string) {
+	t.Helper()
+	ctx := context.Background()
+	owner := w.sc.Actors["owner"]
+	w.markDeployed(t, app, "")
+	a, err := w.store().GetAppByName(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img1, img2 := strings.Repeat("1", 64), strings.Repeat("2", 64)
+	v1 = a.CurrentDeploymentID
+	v2 = deploy(t, w.s, owner, app)
+	for _, d := range []struct{ id, img, commit string }{{v1, img1, "aaaaaaa"}, {v2, img2, "bbbbbbb"}} {
+		if err := w.store().UpdateDeploymentStatus(ctx, d.id, store.DeploymentRunning, "", time.Time{}); err != nil && !errors.Is(err, store.ErrConflict) {
+			t.Fatal(err)
+		}
+		if err := w.store().SetDeploymentResult(ctx, d.id, d.img, d.commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := a.Runtime()
+	rt.ImageID, rt.PreviousImageID, rt.CurrentDeploymentID = img2, img1, v2
+	if err := w.store().UpdateAppRuntime(ctx, a.ID, rt); err != nil {
+		t.Fatal(err)
+	}
+	return v1, v2
+}
+
+func rollbackCases(w *world) []servertest.Scenario {
+	var v1, v2 string
+	return named("POST rollback", group(
+		servertest.Scenario{Name: "before any deploy", Method: "POST", Path: "/v1/apps/web/rollback", Actor: "owner", WantStatus: 409,
+			WantContains: []string{"not been deployed"}},
+		servertest.Scenario{Name: "one version only", Method: "POST", Path: "/v1/apps/rb-once/rollback", Actor: "owner",
+			Setup: func(t *testing.T) { w.markDeployed(t, "rb-once", "") }, WantStatus: 409,
+			WantContains: []string{"no previous version"}},
+		servertest.Scenario{Name: "to the previous version, on the same worker, without a build", Method: "POST", Path: "/v1/apps/rb/rollback", Actor: "owner",
+			Setup: func(t *testing.T) { v1, v2 = w.markTwoVersions(t, "rb") }, WantStatus: 201,
+			WantContains: []string{`"trigger":"rollback"`, `"status":"queued"`, `"image_id":"` + strings.Repeat("1", 64) + `"`, `"commit":"aaaaaaa"`},
+			After: func(t *testing.T, r servertest.Response) {
+				jobs, err := w.store().ListPendingJobs(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				var dep struct {
+					ID string `json:"id"`
+				}
+				r.JSON(t, &dep)
+				found := false
+				for _, j := range jobs {
+					if j.DeploymentID == dep.ID {
+						found = true
+						if strconv.FormatInt(j.WorkerID, 10) != w.v("wid") {
+							t.Errorf("rollback job placed on worker %d, want the app's worker %s", j.WorkerID, w.v("wid"))
+						}
+					}
+				}
+				if !found {
+					t.Error("no pending deploy job for the rollback")
+				}
+			}},
+		servertest.Scenario{Name: "to the version running now", Method: "POST", Path: "/v1/apps/rb/rollback", Actor: "owner",
+			Body: map[string]string{"deployment_id": "{{rb_v2}}"}, Setup: func(t *testing.T) { w.sc.Vars["rb_v2"] = v2 }, WantStatus: 409,
+			WantContains: []string{"running now"}},
+		servertest.Scenario{Name: "to a named deployment", Method: "POST", Path: "/v1/apps/rb/rollback", Actor: "owner",
+			Body: map[string]string{"deployment_id": "{{rb_v1}}"}, Setup: func(t *testing.T) { w.sc.Vars["rb_v1"] = v1 }, WantStatus: 201,
+			WantContains: []string{`"trigger":"rollback"`}},
+		servertest.Scenario{Name: "another app's deployment", Method: "POST", Path: "/v1/apps/rb-once/rollback", Actor: "owner",
+			Body: map[string]string{"deployment_id": "{{rb_v1}}"}, WantStatus: 404},
+		servertest.Scenario{Name: "unknown field", Method: "POST", Path: "/v1/apps/rb/rollback", Actor: "owner",
+			Body: map[string]string{"image": "x"}, WantStatus: 400},
+		servertest.Scenario{Name: "viewer", Method: "POST", Path: "/v1/apps/acme-deployed/rollback", Actor: "viewer", WantStatus: 403,
+			Setup: func(t *testing.T) { w.markDeployed(t, "acme-deployed", "acme") }},
+		servertest.Scenario{Name: "non-member", Method: "POST", Path: "/v1/apps/rb/rollback", Actor: "user", WantStatus: 404},
+		unauth("POST", "/v1/apps/rb/rollback"),
+	))
 }
 
 func deploymentCases(w *world) []servertest.Scenario {

@@ -145,6 +145,22 @@ func (d *Dispatcher) CreateDeployment(ctx context.Context, app *store.App, trigg
 	return dep, nil
 }
 
+// CreateRollback records a deployment that runs target's image again, with
+// the app's current settings and env, on the app's worker (the image lives
+// there; no build).
+func (d *Dispatcher) CreateRollback(ctx context.Context, app *store.App, target *store.Deployment, userID string) (*store.Deployment, error) {
+	dep := &store.Deployment{AppID: app.ID, Status: store.DeploymentQueued, Trigger: store.TriggerRollback,
+		Branch: target.Branch, CommitSHA: target.CommitSHA, ImageID: target.ImageID, CreatedBy: userID,
+		Message: "rollback to deployment " + target.ID}
+	job := &store.Job{Type: models.JobDeploy, AppID: app.ID, AppName: app.Name, WorkerID: app.WorkerID, State: store.JobPending}
+	if err := d.store.CreateDeploymentWithJob(ctx, dep, job); err != nil {
+		return nil, fmt.Errorf("dispatch: create rollback: %w", err)
+	}
+	d.log.Info("rollback queued", "app", app.Name, "deployment_id", dep.ID, "to", target.ID, "job_id", job.ID)
+	d.Kick()
+	return dep, nil
+}
+
 // Enqueue records a job of another type (restart, stop, delete) for app's
 // worker.
 func (d *Dispatcher) Enqueue(ctx context.Context, app *store.App, jobType, deploymentID string) (*store.Job, error) {

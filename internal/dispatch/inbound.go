@@ -287,7 +287,14 @@ func (d *Dispatcher) onAppStatus(ctx context.Context, wid int64, e *wsproto.Enve
 	if err != nil || app.WorkerID != wid {
 		return errNotYours
 	}
-	if err := d.store.SetAppStatus(ctx, p.AppID, p.Status, p.Message); err != nil {
+	// A running report with a host port names the container that serves the
+	// app now: a zero-downtime deploy reports its new container this way
+	// before it stops the old one, so the router switches first.
+	if p.Status == models.AppRunning && p.HostPort > 0 && p.ContainerID != "" {
+		if err := d.store.SetAppEndpoint(ctx, p.AppID, p.Status, p.Message, p.HostPort, p.ContainerID); err != nil {
+			return err
+		}
+	} else if err := d.store.SetAppStatus(ctx, p.AppID, p.Status, p.Message); err != nil {
 		return err
 	}
 	if app.Status != p.Status && (p.Status == models.AppCrashed || p.Status == models.AppStopped) {

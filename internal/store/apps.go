@@ -114,6 +114,7 @@ func (s *Store) CreateApp(ctx context.Context, a *App) error {
 	if err != nil {
 		return wrapErr(err, "create app %s", a.Name)
 	}
+	s.routesChanged()
 	return nil
 }
 
@@ -179,6 +180,7 @@ func (s *Store) UpdateApp(ctx context.Context, a *App) error {
 		return wrapErr(err, "update app %s", a.ID)
 	}
 	a.UpdatedAt = at
+	s.routesChanged()
 	return nil
 }
 
@@ -189,6 +191,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 	if err := s.execOne(ctx, `DELETE FROM apps WHERE id = ?`, id); err != nil {
 		return wrapErr(err, "delete app %s", id)
 	}
+	s.routesChanged()
 	return nil
 }
 
@@ -204,6 +207,7 @@ func (s *Store) UpdateAppRuntime(ctx context.Context, appID string, rt AppRuntim
 	if err != nil {
 		return wrapErr(err, "update app %s runtime", appID)
 	}
+	s.routesChanged()
 	return nil
 }
 
@@ -214,6 +218,19 @@ func (s *Store) SetAppStatus(ctx context.Context, appID, status, message string)
 	if err != nil {
 		return wrapErr(err, "set app %s status", appID)
 	}
+	s.routesChanged()
+	return nil
+}
+
+// SetAppEndpoint records the container that now serves the app and its
+// host port (a worker switched traffic to a new version), with its status.
+func (s *Store) SetAppEndpoint(ctx context.Context, appID, status, message string, hostPort int, containerID string) error {
+	err := s.execOne(ctx, `UPDATE apps SET status = ?, status_message = ?, host_port = ?, container_id = ?, updated_at = ?
+		WHERE id = ?`, status, message, hostPort, containerID, ms(now()), appID)
+	if err != nil {
+		return wrapErr(err, "set app %s endpoint", appID)
+	}
+	s.routesChanged()
 	return nil
 }
 
@@ -273,6 +290,7 @@ func (s *Store) AddDomain(ctx context.Context, appID, domain string) error {
 	if err != nil {
 		return wrapErr(err, "add domain %s", domain)
 	}
+	s.routesChanged()
 	return nil
 }
 
@@ -283,6 +301,7 @@ func (s *Store) RemoveDomain(ctx context.Context, appID, domain string) error {
 	if err := s.execOne(ctx, `DELETE FROM app_domains WHERE domain = ? AND app_id = ?`, domain, appID); err != nil {
 		return wrapErr(err, "remove domain %s", domain)
 	}
+	s.routesChanged()
 	return nil
 }
 

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,7 +57,19 @@ type Store struct {
 	log  *slog.Logger
 	// rebound caches rebind results so hot queries are rewritten once.
 	rebound sync.Map
+	// routesGen counts writes that may change where an app's traffic goes
+	// (apps, their domains, worker addresses), so the router's in-memory
+	// table knows when to reload. In-process only: one control plane per
+	// database, as everywhere else.
+	routesGen atomic.Uint64
 }
+
+// RoutesGeneration changes whenever an app, a custom domain or a worker's
+// address may have changed: a cache of routes built at generation g is
+// current while RoutesGeneration() == g.
+func (s *Store) RoutesGeneration() uint64 { return s.routesGen.Load() }
+
+func (s *Store) routesChanged() { s.routesGen.Add(1) }
 
 // Open connects to dsn and brings the schema up to date. dsn is a
 // postgres:// or postgresql:// URL, or a SQLite file path (optionally

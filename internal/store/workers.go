@@ -153,6 +153,7 @@ func (s *Store) UpdateWorkerRegistration(ctx context.Context, id int64, reg Work
 	if err != nil {
 		return wrapErr(err, "update worker %d registration", id)
 	}
+	s.routesChanged()
 	return nil
 }
 
@@ -184,6 +185,7 @@ func (s *Store) RevokeWorker(ctx context.Context, id int64, at time.Time) error 
 	if err := s.execOne(ctx, `UPDATE workers SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, ms(at), id); err != nil {
 		return wrapErr(err, "revoke worker %d", id)
 	}
+	s.routesChanged()
 	return nil
 }
 
