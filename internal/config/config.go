@@ -26,6 +26,18 @@ type Server struct {
 	LogLevel    string
 	LogFormat   string // "text" or "json"
 
+	// BaseDomain: app NAME answers at NAME.<BaseDomain> on every listener.
+	// "localhost" suits one machine (browsers and curl resolve
+	// *.localhost to loopback).
+	BaseDomain string
+	// ACME turns on automatic TLS (Let's Encrypt by default) for the base
+	// domain's app hosts and custom domains, served on HTTPSListen; the
+	// plain listener then answers the HTTP-01 challenges too.
+	ACME          bool
+	ACMEEmail     string
+	ACMEDirectory string // empty: Let's Encrypt production
+	HTTPSListen   string
+
 	ShutdownTimeout time.Duration
 }
 
@@ -36,6 +48,8 @@ func Default() Server {
 		DataDir:         "data",
 		LogLevel:        "info",
 		LogFormat:       "text",
+		BaseDomain:      "localhost",
+		HTTPSListen:     ":443",
 		ShutdownTimeout: 15 * time.Second,
 	}
 }
@@ -53,6 +67,11 @@ func Load(name string, args []string, getenv func(string) string) (Server, error
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL users and workers reach this server at (env WH_PUBLIC_URL; default http://<listen>)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env WH_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (env WH_LOG_FORMAT)")
+	fs.StringVar(&c.BaseDomain, "base-domain", c.BaseDomain, "apps answer at <app>.<base-domain> (env WH_BASE_DOMAIN)")
+	fs.BoolVar(&c.ACME, "acme", c.ACME, "automatic TLS certificates via ACME for app hosts and custom domains (env WH_ACME=1)")
+	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact address for the ACME account (env WH_ACME_EMAIL)")
+	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory URL; empty is Let's Encrypt (env WH_ACME_DIRECTORY)")
+	fs.StringVar(&c.HTTPSListen, "https-listen", c.HTTPSListen, "TLS listener when --acme is on (env WH_HTTPS_LISTEN)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown may take (env WH_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -77,6 +96,19 @@ func (c *Server) fromEnv(getenv func(string) string) error {
 	set(&c.PublicURL, "WH_PUBLIC_URL")
 	set(&c.LogLevel, "WH_LOG_LEVEL")
 	set(&c.LogFormat, "WH_LOG_FORMAT")
+	set(&c.BaseDomain, "WH_BASE_DOMAIN")
+	set(&c.ACMEEmail, "WH_ACME_EMAIL")
+	set(&c.ACMEDirectory, "WH_ACME_DIRECTORY")
+	set(&c.HTTPSListen, "WH_HTTPS_LISTEN")
+	switch v := getenv("WH_ACME"); v {
+	case "":
+	case "1", "true", "yes", "on":
+		c.ACME = true
+	case "0", "false", "no", "off":
+		c.ACME = false
+	default:
+		return fmt.Errorf("WH_ACME=%q: want 1 or 0", v)
+	}
 	if v := getenv("WH_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -130,6 +162,23 @@ func (c *Server) Validate() error {
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("public-url %q must be an absolute http(s) URL", c.PublicURL))
 	}
+	c.BaseDomain = strings.ToLower(strings.TrimSuffix(c.BaseDomain, "."))
+	if err := ValidateDomain(c.BaseDomain); err != nil {
+		errs = append(errs, fmt.Errorf("base-domain: %w", err))
+	}
+	if c.ACME {
+		if c.BaseDomain == "localhost" || strings.HasSuffix(c.BaseDomain, ".localhost") {
+			errs = append(errs, errors.New("acme needs a public base-domain (a certificate authority cannot reach *.localhost)"))
+		}
+		if _, _, err := net.SplitHostPort(c.HTTPSListen); err != nil {
+			errs = append(errs, fmt.Errorf("https-listen %q: %w", c.HTTPSListen, err))
+		}
+		if c.ACMEDirectory != "" {
+			if u, err := url.Parse(c.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+				errs = append(errs, fmt.Errorf("acme-directory %q must be an https:// URL", c.ACMEDirectory))
+			}
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -142,6 +191,25 @@ func (c *Server) Validate() error {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// ValidateDomain checks a host name: lowercase LDH labels of 1–63
+// characters, at most 253 in all, no leading or trailing hyphen.
+func ValidateDomain(d string) error {
+	if d == "" || len(d) > 253 {
+		return fmt.Errorf("%q: a domain has 1 to 253 characters", d)
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q: each dot-separated label has 1 to 63 characters and does not start or end with a hyphen", d)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("%q: only lowercase letters, digits, hyphens and dots", d)
+			}
+		}
+	}
+	return nil
 }
 
 // DatabaseDSN is what the store opens: the PostgreSQL URL, or the SQLite
@@ -163,7 +231,8 @@ func (c Server) String() string {
 	if c.SecretKey != "" {
 		key = "env (redacted)"
 	}
-	return fmt.Sprintf("listen=%s data-dir=%s database=%s public-url=%s secret-key=%s", c.Listen, c.DataDir, db, c.PublicURL, key)
+	return fmt.Sprintf("listen=%s data-dir=%s database=%s public-url=%s base-domain=%s acme=%t secret-key=%s",
+		c.Listen, c.DataDir, db, c.PublicURL, c.BaseDomain, c.ACME, key)
 }
 
 func redactURL(s string) string {

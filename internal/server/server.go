@@ -11,13 +11,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/wisehosting/wisehosting/internal/api"
 	"github.com/wisehosting/wisehosting/internal/auth"
@@ -26,6 +30,7 @@ import (
 	"github.com/wisehosting/wisehosting/internal/hub"
 	"github.com/wisehosting/wisehosting/internal/logbus"
 	"github.com/wisehosting/wisehosting/internal/notify"
+	"github.com/wisehosting/wisehosting/internal/router"
 	"github.com/wisehosting/wisehosting/internal/store"
 	"github.com/wisehosting/wisehosting/internal/webhook"
 )
@@ -40,8 +45,10 @@ type Server struct {
 	API      *api.API
 	// Webhooks delivers the teams' outbound webhooks.
 	Webhooks *webhook.Deliverer
-	handler  http.Handler
-	started  time.Time
+	// Router proxies app hosts to their containers.
+	Router  *router.Router
+	handler http.Handler
+	started time.Time
 }
 
 // New opens the store and builds every component; Run serves.
@@ -97,7 +104,13 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	a := api.New(api.Deps{Store: st, Box: box, WorkerTokens: tokens, Hub: h, Dispatch: d, Logs: logs, Notify: n,
 		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL})
 
-	s := &Server{cfg: cfg, log: log, Store: st, Hub: h, Dispatch: d, API: a, Webhooks: wh, started: time.Now()}
+	apiHosts := []string{"127.0.0.1", "::1"}
+	if u, err := url.Parse(cfg.PublicURL); err == nil {
+		apiHosts = append(apiHosts, u.Hostname())
+	}
+	rt := router.New(st, router.Config{BaseDomain: cfg.BaseDomain, APIHosts: apiHosts}, log.With("component", "router"))
+
+	s := &Server{cfg: cfg, log: log, Store: st, Hub: h, Dispatch: d, API: a, Webhooks: wh, Router: rt, started: time.Now()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -106,7 +119,9 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/v1/", a)
-	s.handler = instrument(mux, httpLatency)
+	// App hosts go straight to the router, ahead of the API's
+	// instrumentation: app traffic is the hot path.
+	s.handler = rt.Wrap(instrument(mux, httpLatency))
 	return s, nil
 }
 
@@ -149,6 +164,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	errc := make(chan error, 2)
+	var tlsSrv *http.Server
+	if s.cfg.ACME {
+		m := s.acmeManager()
+		// The plain listener answers the HTTP-01 challenges and serves
+		// everything else as before.
+		srv.Handler = m.HTTPHandler(s.handler)
+		tlsSrv = &http.Server{Handler: s.handler, TLSConfig: m.TLSConfig(), ReadHeaderTimeout: srv.ReadHeaderTimeout,
+			ReadTimeout: srv.ReadTimeout, WriteTimeout: srv.WriteTimeout, IdleTimeout: srv.IdleTimeout,
+			MaxHeaderBytes: srv.MaxHeaderBytes, BaseContext: srv.BaseContext, ErrorLog: srv.ErrorLog}
+		tln, err := net.Listen("tcp", s.cfg.HTTPSListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("server: listen %s: %w", s.cfg.HTTPSListen, err)
+		}
+		go func() { errc <- tlsSrv.ServeTLS(tln, "", "") }()
+		s.log.Info("automatic TLS on", "addr", tln.Addr().String(), "base_domain", s.cfg.BaseDomain)
+	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	run := func(name string, f func(context.Context) error) {
@@ -165,7 +198,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	run("janitor", s.janitor)
 	run("webhooks", s.Webhooks.Run)
 
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("control plane listening", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.Store.Dialect())
 
@@ -181,11 +213,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		s.log.Warn("http shutdown", "err", err)
 	}
+	if tlsSrv != nil {
+		if err := tlsSrv.Shutdown(shutCtx); err != nil {
+			s.log.Warn("https shutdown", "err", err)
+		}
+	}
 	wg.Wait()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
 	return nil
+}
+
+// acmeManager obtains and renews certificates for the hosts that route to
+// an app (and the public URL's host), kept in <data-dir>/acme.
+func (s *Server) acmeManager() *autocert.Manager {
+	publicHost := ""
+	if u, err := url.Parse(s.cfg.PublicURL); err == nil {
+		publicHost = u.Hostname()
+	}
+	m := &autocert.Manager{
+		Prompt: autocert.AcceptTOS,
+		Email:  s.cfg.ACMEEmail,
+		Cache:  autocert.DirCache(filepath.Join(s.cfg.DataDir, "acme")),
+		HostPolicy: func(ctx context.Context, host string) error {
+			if host == publicHost && net.ParseIP(host) == nil {
+				return nil
+			}
+			return s.Router.HostPolicy(ctx, host)
+		},
+	}
+	if s.cfg.ACMEDirectory != "" {
+		m.Client = &acme.Client{DirectoryURL: s.cfg.ACMEDirectory}
+	}
+	return m
 }
 
 // janitor prunes expired sessions and old logs and stats every hour.
