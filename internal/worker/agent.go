@@ -41,6 +41,23 @@ const (
 // ContainerName is the podman name of an app's container.
 func ContainerName(app string) string { return "wh-" + app }
 
+// nextSuffix ends the name of a new version's container while a deploy
+// checks it. App names are lowercase letters, digits and dashes, so a
+// name ending in "_next" is never another app's container ("-next" would
+// be: an app may be called foo-next).
+const nextSuffix = "_next"
+
+// NextContainerName is the podman name of an app's new version while a
+// deploy starts and checks it; it is renamed to ContainerName once the
+// old container is gone.
+func NextContainerName(app string) string { return ContainerName(app) + nextSuffix }
+
+// isNextName reports whether a container name is a new version under
+// check (NextContainerName), not yet the app.
+func isNextName(name string) bool {
+	return strings.HasPrefix(name, "wh-") && strings.HasSuffix(name, nextSuffix)
+}
+
 // ImageRepo is the local image repository of an app's builds.
 func ImageRepo(app string) string { return "localhost/wh-" + app }
 
@@ -122,6 +139,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 func (a *Agent) Start() error {
 	a.runtime = a.probeRuntime(a.ctx)
 	a.diskQuota = a.probeDiskQuotaSupport(a.ctx)
+	// Before any job runs: a deploy cut short by a crash of the agent
+	// leaves a new version's container behind.
+	a.reconcileNextContainers(a.ctx)
 	if err := a.register(); err != nil {
 		return err
 	}

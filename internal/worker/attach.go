@@ -1,21 +1,111 @@
 package worker
 
-// How the monitor attaches to what runs without polling podman: inotify on
+// How the agent attaches to what runs: at start-up, it settles the new
+// versions that deploys cut short left behind (reconcileNextContainers);
+// then the monitor follows containers without polling podman: inotify on
 // the container log folders and on podman's exit folder, the kernel log for
 // OOM kills (conmon misses them on cgroup v1 hybrid hosts), and statfs.
 // Linux only, like the rest of the worker.
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wisehosting/wisehosting/internal/models"
 )
+
+// ---- new versions left behind ----
+
+// reconcileNextContainers settles, once at start-up and before any job
+// runs, every new version (NextContainerName) that a deploy cut short by
+// a crash of the agent left behind (see settleNext). Failures are logged:
+// the next deploy of the app settles it again.
+func (a *Agent) reconcileNextContainers(ctx context.Context) {
+	cs, err := a.listContainers(ctx)
+	if err != nil {
+		a.log.Warn("start-up: list containers", "err", err)
+		return
+	}
+	for _, c := range cs {
+		app, ok := nextOf(c)
+		if !ok {
+			continue
+		}
+		if _, _, _, err := a.settleNext(ctx, app, cs); err != nil {
+			a.log.Warn("start-up: settle a new version left behind", "app", app, "err", err)
+		}
+	}
+}
+
+// nextOf returns the app whose new version c is: one of ours, named
+// NextContainerName of the app its label names.
+func nextOf(c psContainer) (string, bool) {
+	app := c.Labels[LabelApp]
+	if c.Labels[LabelManaged] != "true" || models.ValidateAppName(app) != nil {
+		return "", false
+	}
+	return app, slices.Contains(c.Names, NextContainerName(app))
+}
+
+// settleNext decides what a new version of app left in cs by an earlier
+// deploy is, and returns the app's current container (if any) and cs as
+// it is after that:
+//   - the app's container runs (or the new version does not either): the
+//     deploy did not get to switch; the new version is removed (a deploy
+//     job that did not finish is redelivered and runs again);
+//   - there is no app container any more, or only a stopped one while the
+//     new version runs: the switch was made (traffic was moved before the
+//     old container was stopped) and only the rename is missing; the old
+//     container is removed and the new version takes the app's name.
+func (a *Agent) settleNext(ctx context.Context, app string, cs []psContainer) (psContainer, bool, []psContainer, error) {
+	name, next := ContainerName(app), NextContainerName(app)
+	cur, hasCur := findContainer(cs, name)
+	nc, hasNext := findContainer(cs, next)
+	if !hasNext {
+		return cur, hasCur, cs, nil
+	}
+	if got, ok := nextOf(nc); !ok || got != app {
+		return cur, hasCur, cs, fmt.Errorf("container %s was not made by this worker for app %s: remove it", next, app)
+	}
+	out := slices.Clone(cs)
+	if hasCur && (isRunningState(cur.State) || !isRunningState(nc.State)) {
+		a.log.Info("removing a new version a deploy did not finish", "app", app, "container", shortID(nc.ID))
+		if err := a.removeContainer(ctx, nc.ID); err != nil {
+			return cur, hasCur, cs, err
+		}
+		out = slices.DeleteFunc(out, func(c psContainer) bool { return c.ID == nc.ID })
+		return cur, hasCur, out, nil
+	}
+	a.log.Info("completing a deploy's switch to its new version", "app", app, "container", shortID(nc.ID))
+	if hasCur {
+		if err := a.removeContainer(ctx, cur.ID); err != nil {
+			return cur, hasCur, cs, err
+		}
+		out = slices.DeleteFunc(out, func(c psContainer) bool { return c.ID == cur.ID })
+	}
+	if err := a.renameContainer(ctx, nc.ID, name); err != nil {
+		return psContainer{}, false, out, err
+	}
+	for i := range out {
+		if out[i].ID == nc.ID {
+			out[i].Names = []string{name}
+			nc = out[i]
+		}
+	}
+	return nc, true, out, nil
+}
+
+// ---- inotify ----
 
 // inotifyEvent is one decoded inotify event.
 type inotifyEvent struct {

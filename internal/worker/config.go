@@ -34,6 +34,14 @@ type Config struct {
 	BuildTimeout time.Duration
 	MaxRepoBytes int64
 
+	// HealthTimeout bounds the wait for a new version to answer (its
+	// health-check path, else a TCP connect) before traffic moves to it.
+	HealthTimeout time.Duration // 60 s
+	// DrainDelay is how long the old container keeps running after the
+	// new one was announced (app_status), so the router can switch and
+	// in-flight requests can finish. Negative: no wait.
+	DrainDelay time.Duration // 2 s
+
 	HeartbeatInterval time.Duration // 30 s
 	HealthInterval    time.Duration // 30 s
 	LogInterval       time.Duration // 3 s
@@ -53,6 +61,8 @@ func (c *Config) Defaults() {
 	}
 	set(&c.CloneTimeout, 5*time.Minute)
 	set(&c.BuildTimeout, 20*time.Minute)
+	set(&c.HealthTimeout, 60*time.Second)
+	set(&c.DrainDelay, 2*time.Second)
 	set(&c.HeartbeatInterval, 30*time.Second)
 	set(&c.HealthInterval, 30*time.Second)
 	set(&c.LogInterval, 3*time.Second)

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -99,6 +102,9 @@ type deployment struct {
 	scrub  *tokenScrubber
 	w      io.Writer // strip → scrub → logs
 	stream func()    // stops the build-log stream after a last flush
+	// warnings: what went wrong after the switch to the new version,
+	// which runs (the job succeeds; the result's message says it).
+	warnings []string
 }
 
 // executeDeploy builds p's repository (or takes p.ImageID, a rollback) and
@@ -197,6 +203,9 @@ func (d *deployment) run() (wsproto.JobResultPayload, error) {
 		return res, err
 	}
 	res.ContainerID, res.ImageID, res.HostPort, res.Commit = cid, img.ID, port, img.Commit
+	if len(d.warnings) > 0 {
+		res.Message = "deployed with warnings: " + strings.Join(d.warnings, "; ")
+	}
 	return res, nil
 }
 
@@ -290,48 +299,129 @@ func (d *deployment) build() (imageInfo, error) {
 	return img, nil
 }
 
-// start replaces the app's container by one of imageID and returns its id
-// and host port.
+// start runs imageID as the app's new version and moves the app to it
+// without downtime (blue/green): the new container starts beside the old
+// one, as NextContainerName on a host port of its own; once it runs and
+// answers (waitHealthy) the control plane is told its port (app_status
+// "switching traffic"), the old container gets DrainDelay to finish what
+// it serves, is stopped (SIGTERM) and removed, and the new one takes the
+// app's name. If the new version fails at any step it is removed and the
+// old container is never touched. It returns the new container's id and
+// host port.
 func (d *deployment) start(imageID string) (string, int, error) {
 	a, p := d.a, d.p
 	ctx := a.ctx
-	name := ContainerName(p.AppName)
+	name, next := ContainerName(p.AppName), NextContainerName(p.AppName)
 	cs, err := a.listContainers(ctx)
 	if err != nil {
 		return "", 0, err
 	}
-	old, hadOld := findContainer(cs, name)
-	if err := a.removeContainer(ctx, name); err != nil {
+	// What an earlier deploy cut short left behind is settled first, so
+	// the name of the new version is free.
+	old, hadOld, cs, err := a.settleNext(ctx, p.AppName, cs)
+	if err != nil {
 		return "", 0, err
-	}
-	if hadOld {
-		d.say("Removed the previous container")
-		cs = slices.DeleteFunc(cs, func(c psContainer) bool { return c.ID == old.ID })
 	}
 	depID := d.depID
 	if depID == "" && labelValueRE.MatchString(old.Labels[LabelDeployment]) {
 		depID = old.Labels[LabelDeployment] // a restart keeps its deployment
 	}
 
+	cid, port, err := d.startNext(imageID, depID, cs)
+	if err != nil {
+		return "", 0, err
+	}
+	// From here on a failure removes the new version; the old container
+	// serves on as if nothing happened.
+	fail := func(err error) (string, int, error) {
+		if rerr := a.removeContainer(ctx, cid); rerr != nil {
+			d.log.Warn("remove the failed new version", "container", next, "err", rerr)
+		}
+		return "", 0, err
+	}
+	if !a.waitContainerRunning(cid, startTimeout) {
+		return fail(a.exitedError(ctx, cid))
+	}
+	if rate := p.Limits.BandwidthBitsPerSec; rate > 0 {
+		if err := a.applyBandwidthLimit(cid, rate); err != nil {
+			return fail(err)
+		}
+		d.say("Egress limited to %d bit/s", rate)
+	}
+	if err := d.waitHealthy(cid, port); err != nil {
+		return fail(err)
+	}
+
+	// The switch. The control plane moves the app's route when it gets
+	// this status; the heartbeat reports the new container from now on.
+	m := a.monitor()
+	m.promote(p.AppID, cid)
+	defer m.promote(p.AppID, "")
+	a.reportAppStatus(models.AppStatusReport{AppID: p.AppID, ContainerID: cid, Status: models.AppRunning,
+		HostPort: port, Message: "switching traffic", At: time.Now()})
+	var warnings []string
+	if hadOld {
+		d.say("Switching traffic to port %d", port)
+		if err := d.retire(old); err != nil {
+			// The new version serves; the next deploy (or the agent's
+			// start) removes what is left (settleNext).
+			d.log.Warn("previous container not removed", "container", shortID(old.ID), "err", err)
+			d.say("Warning: %v", err)
+			warnings = append(warnings, err.Error())
+		}
+	}
+	if err := a.renameContainer(ctx, cid, name); err != nil {
+		d.log.Warn("new version not renamed", "container", shortID(cid), "err", err)
+		d.say("Warning: %v", err)
+		warnings = append(warnings, err.Error())
+	}
+	d.say("Running: container %s, port %d", shortID(cid), port)
+	if len(warnings) > 0 {
+		d.warnings = warnings
+	}
+	// The images to prune are chosen now, among those that exist now, so
+	// a later build's image is never among them; removing them does not
+	// delay the job's result.
+	if imgs, err := a.appImages(ctx, p.AppName); err != nil {
+		d.log.Warn("prune images", "err", err)
+	} else if ids := imagesToPrune(imgs, imageID, old.ImageID); len(ids) > 0 {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.removeImages(p.AppName, ids)
+		}()
+	}
+	return cid, port, nil
+}
+
+// startNext runs the new version as NextContainerName on a free host port
+// (never one the old container holds: cs lists it) and returns its id and
+// port. A port taken meanwhile ("address already in use") is retried on
+// another.
+func (d *deployment) startNext(imageID, depID string, cs []psContainer) (string, int, error) {
+	a, p := d.a, d.p
+	ctx := a.ctx
+	next := NextContainerName(p.AppName)
 	var cid string
 	var port int
 	failed := map[int]bool{}
 	for attempt := 1; ; attempt++ {
-		port, err = a.pickHostPort(ctx, old.hostPortLabel(), failed, cs)
+		var err error
+		port, err = a.pickHostPort(ctx, 0, failed, cs)
 		if err != nil {
 			return "", 0, err
 		}
-		argv, err := a.runArgv(p, depID, imageID, port)
+		argv, err := a.runArgv(p, next, depID, imageID, port)
 		if err != nil {
 			return "", 0, err
 		}
-		d.say("Starting container on port %d", port)
+		d.say("Starting the new version on port %d", port)
 		out, err := a.run.Run(ctx, argv...)
 		if err == nil {
 			cid = lastLine(string(out))
 			break
 		}
-		_ = a.removeContainer(ctx, name) // a container created but not started
+		_ = a.removeContainer(ctx, next) // a container created but not started
 		if attempt < 3 && strings.Contains(cmdErrText(err), "address already in use") {
 			failed[port] = true
 			continue
@@ -339,35 +429,164 @@ func (d *deployment) start(imageID string) (string, int, error) {
 		return "", 0, fmt.Errorf("start container: %s", cmdErrText(err))
 	}
 	if !containerRefRE.MatchString(cid) {
-		_ = a.removeContainer(ctx, name)
+		_ = a.removeContainer(ctx, next)
 		return "", 0, fmt.Errorf("start container: podman printed no container id (%q)", cid)
 	}
-	if !a.waitContainerRunning(cid, startTimeout) {
-		logs, _ := a.run.Run(ctx, "podman", "logs", "--tail", "30", "--", cid)
-		_ = a.removeContainer(ctx, name)
-		msg := "the container stopped right after it started"
-		if t := strings.TrimSpace(string(logs)); t != "" {
-			msg += "; its last output:\n" + logTail(t, resultLogTail)
-		}
-		return "", 0, errors.New(msg)
-	}
-	if rate := p.Limits.BandwidthBitsPerSec; rate > 0 {
-		if err := a.applyBandwidthLimit(cid, rate); err != nil {
-			_ = a.removeContainer(ctx, name)
-			return "", 0, err
-		}
-		d.say("Egress limited to %d bit/s", rate)
-	}
-	d.say("Running: container %s, port %d", shortID(cid), port)
-	// Pruning does not delay the job's result; it never removes an image
-	// newer than the one now running, so it cannot race the next build.
-	prev := old.ImageID
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.pruneOldImages(p.AppName, imageID, prev)
-	}()
 	return cid, port, nil
+}
+
+// exitedError describes a new container that stopped on its own, with its
+// last output.
+func (a *Agent) exitedError(ctx context.Context, cid string) error {
+	logs, _ := a.run.Run(ctx, "podman", "logs", "--tail", "30", "--", cid)
+	msg := "the container stopped right after it started"
+	if t := strings.TrimSpace(string(logs)); t != "" {
+		msg += "; its last output:\n" + logTail(t, resultLogTail)
+	}
+	return errors.New(msg)
+}
+
+// healthPoll is the pause between two probes of a new version, and
+// healthRequestTimeout bounds one probe.
+const (
+	healthPoll           = 250 * time.Millisecond
+	healthRequestTimeout = 2 * time.Second
+)
+
+// waitHealthy waits, at most HealthTimeout, until the new version answers
+// on its host port: with a health-check path, a GET of it with a status
+// from 200 to 399 (redirects are not followed: a redirect is an answer);
+// without one, a TCP connect. A container that exits meanwhile fails at
+// once, with its last output. A path that never answers fails the
+// deploy; a port that never accepts does not (an app may serve no TCP at
+// all), it is noted in the log.
+func (d *deployment) waitHealthy(cid string, port int) error {
+	a, p := d.a, d.p
+	timeout := a.cfg.HealthTimeout
+	addr := net.JoinHostPort(strings.Trim(a.hostBindIP(), "[]"), strconv.Itoa(port))
+	probe := func(ctx context.Context) error {
+		var dialer net.Dialer
+		c, err := dialer.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if p.HealthCheckPath != "" {
+		target := "http://" + addr + p.HealthCheckPath
+		client := &http.Client{
+			Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		defer client.CloseIdleConnections()
+		probe = func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("User-Agent", "wisehosting-health-check")
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			if resp.StatusCode < 200 || resp.StatusCode > 399 {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		}
+		d.say("Waiting for GET %s to answer (up to %s)", p.HealthCheckPath, timeout)
+	} else {
+		d.say("Waiting for the app to accept connections on port %d (up to %s)", port, timeout)
+	}
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		ctx, cancel := context.WithTimeout(a.ctx, min(healthRequestTimeout, max(time.Until(deadline), 100*time.Millisecond)))
+		last = probe(ctx)
+		cancel()
+		if last == nil {
+			d.say("Healthy")
+			return nil
+		}
+		if !a.containerRunning(cid) {
+			return a.exitedError(a.ctx, cid)
+		}
+		if !time.Now().Add(healthPoll).Before(deadline) || a.ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-a.ctx.Done():
+		case <-time.After(healthPoll):
+		}
+	}
+	if p.HealthCheckPath != "" {
+		return fmt.Errorf("health check: GET %s did not answer with a status from 200 to 399 within %s (last: %s)",
+			p.HealthCheckPath, timeout, probeErrText(last))
+	}
+	d.say("Nothing accepted connections on port %d within %s; continuing (the app may not serve TCP)", port, timeout)
+	return nil
+}
+
+// probeErrText is a probe's failure without the URL (the user knows it).
+func probeErrText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+// containerRunning reports whether a container runs now (one inspect).
+func (a *Agent) containerRunning(id string) bool {
+	out, err := a.run.Run(a.ctx, "podman", "inspect", "--format", "{{.State.Running}}|{{.State.Status}}", "--", id)
+	if err != nil {
+		return !IsNotFound(err) // an inspect that failed for another reason proves nothing
+	}
+	running, _, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
+	return running == "true"
+}
+
+// retire ends the old container once traffic moves away from it: it
+// serves for DrainDelay more (the router switches, in-flight requests
+// finish), then gets SIGTERM (podman stop, 10 s before SIGKILL) and is
+// removed. Its stop is announced by id, so the monitor neither restarts
+// it nor mistakes the new container (which will take its name) for it.
+func (d *deployment) retire(old psContainer) error {
+	a := d.a
+	ctx := a.ctx
+	running := isRunningState(old.State)
+	if running && a.cfg.DrainDelay > 0 {
+		d.say("Draining the previous container for %s", a.cfg.DrainDelay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(a.cfg.DrainDelay):
+		}
+	}
+	a.expectStop(old.ID)
+	if running {
+		if _, err := a.run.Run(ctx, "podman", "stop", "-t", stopGraceSeconds, "--", old.ID); err != nil && !IsNotFound(err) {
+			d.log.Warn("stop the previous container", "container", shortID(old.ID), "err", cmdErrText(err)) // rm -f kills it
+		}
+	}
+	if err := a.removeContainer(ctx, old.ID); err != nil {
+		return fmt.Errorf("the previous container %s could not be removed: %w", shortID(old.ID), err)
+	}
+	d.say("Removed the previous container %s", shortID(old.ID))
+	return nil
+}
+
+// renameContainer gives a container a new name (podman keeps its id, log
+// file and state; it keeps running).
+func (a *Agent) renameContainer(ctx context.Context, id, name string) error {
+	if !containerRefRE.MatchString(id) || !containerRefRE.MatchString(name) {
+		return fmt.Errorf("rename container: invalid reference %q or name %q", id, name)
+	}
+	if _, err := a.run.Run(ctx, "podman", "rename", "--", id, name); err != nil {
+		return fmt.Errorf("rename container %s to %s: %s", shortID(id), name, cmdErrText(err))
+	}
+	return nil
 }
 
 // imageTag is the tag of a build: the deployment id, else a short job id.
@@ -418,7 +637,8 @@ func (a *Agent) buildArgv(app, commit, network, ref, dockerfile, contextDir, iid
 	return append(argv, "-t", ref, "-f", dockerfile, "--", contextDir), nil
 }
 
-// runArgv is the podman run command of an app's container.
+// runArgv is the podman run command of an app's container named name:
+// ContainerName, or NextContainerName for a new version being checked.
 //
 // Capabilities: all are dropped; NET_BIND_SERVICE comes back only when the
 // app listens on a port below 1024 inside its container (it cannot bind
@@ -427,9 +647,12 @@ func (a *Agent) buildArgv(app, commit, network, ref, dockerfile, contextDir, iid
 // installed) the app stops on SIGTERM even if it is a shell or a server
 // that ignores signals as PID 1, so replacing a container takes no stop
 // timeout.
-func (a *Agent) runArgv(p *models.DeployPayload, deploymentID, imageID string, hostPort int) ([]string, error) {
+func (a *Agent) runArgv(p *models.DeployPayload, name, deploymentID, imageID string, hostPort int) ([]string, error) {
 	if err := models.ValidateAppName(p.AppName); err != nil {
 		return nil, err
+	}
+	if name != ContainerName(p.AppName) && name != NextContainerName(p.AppName) {
+		return nil, fmt.Errorf("container name %q is not the app's", name)
 	}
 	if !imageIDRE.MatchString(imageID) {
 		return nil, fmt.Errorf("image id %q is not a sha256 id", imageID)
@@ -453,7 +676,7 @@ func (a *Agent) runArgv(p *models.DeployPayload, deploymentID, imageID string, h
 		pids = defaultPIDs
 	}
 	argv := []string{"podman", "run", "-d",
-		"--name", ContainerName(p.AppName),
+		"--name", name,
 		"--label", LabelManaged + "=true",
 		"--label", LabelAppID + "=" + p.AppID,
 		"--label", LabelApp + "=" + p.AppName,
@@ -656,28 +879,25 @@ func (a *Agent) appImages(ctx context.Context, app string) ([]listedImage, error
 	return imgs, nil
 }
 
-// pruneOldImages removes the app's images except keep (the one now
-// running), images newer than keep, and one previous image, kept for a
-// rollback: previous when it is still there (the image the replaced
-// container ran), else the newest older one. keep and previous are image
-// ids (or, for keep, a tag). Failures are logged, never fatal; podman
-// refuses to remove an image a container uses.
-func (a *Agent) pruneOldImages(appName, keep, previous string) {
+// removeImages removes images of an app that imagesToPrune chose.
+// Failures are logged, never fatal; podman refuses to remove an image a
+// container uses.
+func (a *Agent) removeImages(appName string, ids []string) {
 	ctx, cancel := context.WithTimeout(a.ctx, 2*time.Minute)
 	defer cancel()
-	imgs, err := a.appImages(ctx, appName)
-	if err != nil {
-		a.log.Warn("prune images", "app", appName, "err", err)
-		return
-	}
-	for _, id := range imagesToPrune(imgs, keep, previous) {
+	for _, id := range ids {
 		if _, err := a.run.Run(ctx, "podman", "rmi", "--", id); err != nil && !IsNotFound(err) {
 			a.log.Warn("prune image", "app", appName, "image", shortID(id), "err", cmdErrText(err))
 		}
 	}
 }
 
-// imagesToPrune is pruneOldImages' choice.
+// imagesToPrune chooses, among an app's images imgs, those to remove after
+// a deploy: all but keep (the image now running; an id or a tag) and one
+// image for a rollback: previous (the image of the container just
+// replaced) when it is listed, else the newest other one. imgs must be
+// listed by the job itself, so no later build's image is in it. Nothing
+// is chosen when keep is not listed.
 func imagesToPrune(imgs []listedImage, keep, previous string) []string {
 	matches := func(img listedImage, ref string) bool {
 		if ref == "" {
@@ -694,13 +914,7 @@ func imagesToPrune(imgs []listedImage, keep, previous string) []string {
 		}
 		return false
 	}
-	var keepCreated int64 = -1
-	for _, img := range imgs {
-		if matches(img, keep) {
-			keepCreated = img.Created
-		}
-	}
-	if keepCreated < 0 {
+	if !slices.ContainsFunc(imgs, func(img listedImage) bool { return matches(img, keep) }) {
 		return nil // the running image is not listed: decide nothing
 	}
 	var rest []listedImage
@@ -710,9 +924,6 @@ func imagesToPrune(imgs []listedImage, keep, previous string) []string {
 		case matches(img, keep):
 		case matches(img, previous):
 			prevFound = true
-		case img.Created > keepCreated:
-			// Newer than the running image: a later build (or what a
-			// rollback went back from); never removed here.
 		default:
 			rest = append(rest, img)
 		}
@@ -730,10 +941,10 @@ func imagesToPrune(imgs []listedImage, keep, previous string) []string {
 
 // executeRestart restarts the app. When its container exists, the app is
 // recreated from the image that container runs — the same code, with the
-// payload's current env and limits, on the same host port when it is
-// still free — by the deploy pipeline (a rollback to that image). Without
-// a container (removed by hand, or by a failed deploy) it deploys the
-// payload from source as the seed did.
+// payload's current env and limits — by the deploy pipeline (a rollback to
+// that image: blue/green, so on a new host port, announced by app_status).
+// Without a container (removed by hand) it deploys the payload from source
+// as the seed did.
 func (a *Agent) executeRestart(jobID, deploymentID string, p *models.DeployPayload) wsproto.JobResultPayload {
 	if err := validateDeploy(deploymentID, p); err != nil {
 		return wsproto.JobResultPayload{Success: false, Message: "refused: " + err.Error()}
@@ -754,12 +965,18 @@ func (a *Agent) executeRestart(jobID, deploymentID string, p *models.DeployPaylo
 }
 
 // executeStop stops the app's container (5 s grace); a missing container
-// is already stopped.
+// is already stopped. A new version left by a deploy cut short is settled
+// first (settleNext), so the container stopped is the app's.
 func (a *Agent) executeStop(jobID string, p *models.DeployPayload) wsproto.JobResultPayload {
 	if p == nil || models.ValidateAppName(p.AppName) != nil {
 		return wsproto.JobResultPayload{Success: false, Message: "refused: invalid app name"}
 	}
 	a.updateJobStatus(jobID, wsproto.JobStopping, "", 50)
+	if cs, err := a.listContainers(a.ctx); err != nil {
+		a.log.Warn("stop: list containers", "app", p.AppName, "err", err)
+	} else if _, _, _, err := a.settleNext(a.ctx, p.AppName, cs); err != nil {
+		a.log.Warn("stop: settle the new version", "app", p.AppName, "err", err)
+	}
 	a.expectStop(ContainerName(p.AppName))
 	_, err := a.run.Run(a.ctx, "podman", "stop", "-t", "5", "--", ContainerName(p.AppName))
 	switch {
@@ -771,8 +988,9 @@ func (a *Agent) executeStop(jobID string, p *models.DeployPayload) wsproto.JobRe
 	return wsproto.JobResultPayload{Success: false, Message: "stop: " + cmdErrText(err)}
 }
 
-// executeDelete stops and removes the app's container and every image of
-// the app; whatever is already gone is fine.
+// executeDelete stops and removes the app's containers (its own and a new
+// version's, NextContainerName) and every image of the app; whatever is
+// already gone is fine.
 func (a *Agent) executeDelete(jobID string, p *models.DeployPayload) wsproto.JobResultPayload {
 	if p == nil || models.ValidateAppName(p.AppName) != nil {
 		return wsproto.JobResultPayload{Success: false, Message: "refused: invalid app name"}
@@ -785,8 +1003,10 @@ func (a *Agent) executeDelete(jobID string, p *models.DeployPayload) wsproto.Job
 	if _, err := a.run.Run(ctx, "podman", "stop", "-t", "5", "--", name); err != nil && !IsNotFound(err) {
 		a.log.Warn("delete: stop", "app", p.AppName, "err", cmdErrText(err)) // rm -f kills it anyway
 	}
-	if err := a.removeContainer(ctx, name); err != nil {
-		errs = append(errs, err.Error())
+	for _, n := range []string{name, NextContainerName(p.AppName)} {
+		if err := a.removeContainer(ctx, n); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	imgs, err := a.appImages(ctx, p.AppName)
 	if err != nil {

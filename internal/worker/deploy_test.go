@@ -26,7 +26,10 @@ import (
 // which the pipeline tolerates).
 func newTestAgent(t *testing.T, r Runner) *Agent {
 	t.Helper()
+	// Nothing listens on the fake containers' ports: the wait for a TCP
+	// connect is cut short (it only notes it in the log), as is the drain.
 	cfg := Config{DataDir: t.TempDir(), Runner: r, PortLo: 21000, PortHi: 21010,
+		HealthTimeout: 50 * time.Millisecond, DrainDelay: time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	cfg.Defaults()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -114,10 +117,12 @@ func happyRunner(t *testing.T, files map[string]string) *scriptRunner {
 	f.on("podman network exists -- wisehosting-build", "", nil)
 	f.on("podman build", "STEP 1/2: FROM localhost/base:latest\nCOMMIT localhost/wh-web:dep_1\n", nil)
 	f.on("podman image inspect", testImage+"|web|"+testCommit+"\n", nil)
-	f.on("podman rm -f -v -- wh-web", "", nil)
+	f.on("podman rm -f -v -- ", "", nil)
+	f.on("podman stop -t 10 -- old", "old\n", nil)
+	f.on("podman rename -- ", "", nil)
 	f.on("ss -tlnH", "LISTEN 0 4096 127.0.0.1:21001 0.0.0.0:*\n", nil)
 	f.on("podman ps -a --format json", `[{"Id":"o1","Names":["other"],"Labels":{"wisehosting.host_port":"21002"},"Ports":[{"host_port":21003,"range":1}]},
-		{"Id":"old","Names":["wh-web"],"ImageID":"`+oldImage+`","Labels":{"wisehosting.host_port":"21005","wisehosting.deployment":"dep_0"},
+		{"Id":"old","Names":["wh-web"],"ImageID":"`+oldImage+`","State":"running","Labels":{"wisehosting.host_port":"21005","wisehosting.deployment":"dep_0"},
 		 "Ports":[{"host_port":21005,"range":1}]}]`, nil)
 	f.on("podman run -d", "Trying to pull...\n"+testCID+"\n", nil)
 	f.on("podman inspect --format {{.State.Running}}|{{.State.Status}} -- "+testCID, "true|running\n", nil)
@@ -189,7 +194,9 @@ func TestDeployPipeline(t *testing.T) {
 	if got := commandsMatching(r.commands(), "podman image inspect --format {{.Id}}"); len(got) != 0 {
 		t.Errorf("inspected the image although podman wrote its id: %q", got)
 	}
-	if res.ContainerID != testCID || res.ImageID != testImage || res.HostPort != 21005 || res.Commit != testCommit {
+	// A new host port: not the old container's (21005), nor one in use.
+	if res.ContainerID != testCID || res.ImageID != testImage || res.Commit != testCommit || res.Message != "" ||
+		res.HostPort < 21000 || res.HostPort > 21010 || slices.Contains([]int{21001, 21002, 21003, 21005}, res.HostPort) {
 		t.Fatalf("result = %+v", res)
 	}
 	cmds := r.commands()
@@ -207,11 +214,17 @@ func TestDeployPipeline(t *testing.T) {
 			order = append(order, "ss")
 		case strings.HasPrefix(c, "podman run"):
 			order = append(order, "run")
+		case strings.HasPrefix(c, "podman stop"):
+			order = append(order, "stop")
+		case strings.HasPrefix(c, "podman rename"):
+			order = append(order, "rename")
 		case strings.HasPrefix(c, "podman rmi"):
 			order = append(order, "rmi")
 		}
 	}
-	if want := []string{"clone", "build", "rm", "ss", "run", "rmi", "rmi"}; !slices.Equal(order, want) {
+	// The new version starts beside the old one, which is stopped and
+	// removed only then; the new one takes the app's name last.
+	if want := []string{"clone", "build", "ss", "run", "stop", "rm", "rename", "rmi", "rmi"}; !slices.Equal(order, want) {
 		t.Fatalf("steps = %v, want %v\n%s", order, want, strings.Join(cmds, "\n"))
 	}
 	// The token is in the clone URL only, and in no other command.
@@ -243,9 +256,9 @@ func TestDeployPipeline(t *testing.T) {
 
 	run := callWith(r.fakeRunner, "podman", "run")
 	for _, want := range [][]string{
-		{"--name", "wh-web"}, {"--label", "wisehosting.managed=true"}, {"--label", "wisehosting.app_id=app_1"},
-		{"--label", "wisehosting.app=web"}, {"--label", "wisehosting.deployment=dep_1"}, {"--label", "wisehosting.host_port=21005"},
-		{"-p", "127.0.0.1:21005:8080"}, {"--memory", "67108864"}, {"--memory-swap", "67108864"}, {"--cpus", "0.5"},
+		{"--name", "wh-web_next"}, {"--label", "wisehosting.managed=true"}, {"--label", "wisehosting.app_id=app_1"},
+		{"--label", "wisehosting.app=web"}, {"--label", "wisehosting.deployment=dep_1"}, {"--label", fmt.Sprintf("wisehosting.host_port=%d", res.HostPort)},
+		{"-p", fmt.Sprintf("127.0.0.1:%d:8080", res.HostPort)}, {"--memory", "67108864"}, {"--memory-swap", "67108864"}, {"--cpus", "0.5"},
 		{"--pids-limit", "100"}, {"--cap-drop=ALL"}, {"--security-opt", "no-new-privileges"},
 		{"--ulimit", "nofile=1024:1024"}, {"--ulimit", "nproc=4096:4096"}, {"--runtime", "runc"}, {"--restart=no"},
 		{"-e", "A_VAR=-e FOO=bar"}, {"-e", "B_VAR=x y; $(id) `id` \"q\"\nline2"}, {"-e", "PORT=8080"},
@@ -292,7 +305,7 @@ func TestRunArgv(t *testing.T) {
 	p := testPayload()
 	p.Port = 80
 	p.Limits = models.Limits{DiskBytes: 1 << 30}
-	argv, err := a.runArgv(p, "dep_1", testImage, 21001)
+	argv, err := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,17 +323,17 @@ func TestRunArgv(t *testing.T) {
 	oldInit := initPath
 	t.Cleanup(func() { initPath = oldInit })
 	initPath = filepath.Join(t.TempDir(), "missing")
-	if argv, _ := a.runArgv(p, "dep_1", testImage, 21001); slices.Contains(argv, "--init") {
+	if argv, _ := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001); slices.Contains(argv, "--init") {
 		t.Errorf("--init without an init binary: %q", argv)
 	}
 	initPath = os.Args[0] // any file that exists
-	if argv, _ := a.runArgv(p, "dep_1", testImage, 21001); !slices.Contains(argv, "--init") {
+	if argv, _ := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001); !slices.Contains(argv, "--init") {
 		t.Errorf("no --init with an init binary: %q", argv)
 	}
 	a.diskQuota = true
 	a.runtime = "crun"
 	a.cfg.Address = "10.8.0.2"
-	argv, _ = a.runArgv(p, "dep_1", testImage, 21001)
+	argv, _ = a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001)
 	for _, want := range [][]string{{"--storage-opt", "size=1073741824"}, {"--runtime", "crun"}, {"-p", "10.8.0.2:21001:80"}} {
 		if !containsSeq(argv, want) {
 			t.Errorf("argv lacks %q: %q", want, argv)
@@ -328,24 +341,24 @@ func TestRunArgv(t *testing.T) {
 	}
 	// A user PORT never overrides the app's port; each env is one element.
 	p.Env = map[string]string{"PORT": "1", "X": "a b\nc"}
-	argv, _ = a.runArgv(p, "", testImage, 21001)
+	argv, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001)
 	if containsSeq(argv, []string{"-e", "PORT=1"}) || !containsSeq(argv, []string{"-e", "X=a b\nc"}) {
 		t.Errorf("env argv: %q", argv)
 	}
 	a.cfg.Address = "fd00::1"
-	argv, _ = a.runArgv(p, "", testImage, 21001)
+	argv, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001)
 	if !containsSeq(argv, []string{"-p", "[fd00::1]:21001:80"}) {
 		t.Errorf("IPv6 publish: %q", argv)
 	}
 	a.cfg.Address = "worker.example.com"
-	argv, _ = a.runArgv(p, "", testImage, 21001)
+	argv, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001)
 	if !containsSeq(argv, []string{"-p", "127.0.0.1:21001:80"}) {
 		t.Errorf("host name address must publish on loopback: %q", argv)
 	}
 	for _, bad := range []struct{ name, image string }{{"x;id", testImage}, {"web", "localhost/x:1"}, {"web", "-x"}} {
 		q := testPayload()
 		q.AppName = bad.name
-		if _, err := a.runArgv(q, "", bad.image, 21001); err == nil {
+		if _, err := a.runArgv(q, ContainerName(q.AppName), "", bad.image, 21001); err == nil {
 			t.Errorf("runArgv(%q, %q) accepted", bad.name, bad.image)
 		}
 	}
@@ -648,7 +661,7 @@ func TestExecuteRestartReusesImage(t *testing.T) {
 	r.on("podman image inspect", oldImage+"|web|"+testCommit+"\n", nil)
 	a := newTestAgent(t, r)
 	res := a.executeRestart("job_r", "", testPayload())
-	if !res.Success || res.ImageID != oldImage || res.HostPort != 21005 {
+	if !res.Success || res.ImageID != oldImage || res.HostPort == 21005 || res.HostPort == 0 {
 		t.Fatalf("restart: %+v", res)
 	}
 	for _, c := range r.commands() {
@@ -724,9 +737,9 @@ func TestImagesToPrune(t *testing.T) {
 		{"localhost/wh-web:d4", "c", []string{"b", "d"}}, // previous = what the old container ran
 		{"sha256:a", "", []string{"c", "d"}},             // no old container: newest other
 		{"a", "gone", []string{"c", "d"}},                // previous already removed
-		{"d", "a", nil},                                  // after a rollback to d: newer images stay
-		{"b", "d", []string{"c"}},                        // a is newer than b (a later build)
-		{"c", "", nil},                                   // d stands in for the previous one
+		{"d", "a", []string{"b", "c"}},                   // a rollback to d from a: exactly d and a stay
+		{"b", "d", []string{"a", "c"}},                   // a (a failed later build) goes too
+		{"c", "", []string{"b", "d"}},                    // a stands in for the previous one
 		{"x", "a", nil},                                  // the running image is not listed
 	}
 	for _, c := range cases {
@@ -1045,7 +1058,7 @@ func TestDeployEmitsStatusesAndBuildLog(t *testing.T) {
 	}
 	got := log.String()
 	for _, want := range []string{"==> Cloning https://git.example.com/o/web.git (branch main)", "STEP 1/2: FROM base:latest",
-		"RUN echo ***\n", "üñï✓", "COMMIT wh-web:dep_1", "==> Running: container cccccccccccc, port 21005\n"} {
+		"RUN echo ***\n", "üñï✓", "COMMIT wh-web:dep_1", "==> Switching traffic to port ", "==> Running: container cccccccccccc, port "} {
 		if !strings.Contains(got, want) {
 			t.Errorf("build log lacks %q:\n%s", want, got)
 		}

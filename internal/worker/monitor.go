@@ -16,8 +16,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -108,6 +110,7 @@ type monitor struct {
 	mu           sync.Mutex
 	status       map[string]ctrStatus // container id → verdict (not running)
 	expected     map[string]time.Time // container id or name → a job stops it
+	promoted     map[string]string    // app id → new version a deploy switched to
 	known        []managedCtr         // last list of managed containers
 	knownAt      time.Time
 	listing      *listing             // a `podman ps` in flight
@@ -149,6 +152,7 @@ func newMonitor(a *Agent) *monitor {
 	m := &monitor{
 		a: a, log: log.With("component", "monitor"), now: time.Now,
 		health: map[string]*appHealth{}, status: map[string]ctrStatus{}, expected: map[string]time.Time{},
+		promoted: map[string]string{},
 		lastStats: map[string]statPoint{}, exitWD: -1, wake: make(chan struct{}, 1), statfs: statfsBytes,
 	}
 	m.logs = newLogCollector(a, m)
@@ -166,6 +170,56 @@ func (m *monitor) expectStop(container string) {
 	m.mu.Lock()
 	m.expected[container] = m.now()
 	m.mu.Unlock()
+}
+
+// promote tells the monitor that a deploy has switched the app to its new
+// version (container id; "" when the deploy is done): until the new
+// version takes the app's name, it is the app's container in heartbeats
+// and stats, although the old one may still run.
+func (m *monitor) promote(appID, id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id == "" {
+		delete(m.promoted, appID)
+		return
+	}
+	m.promoted[appID] = id
+}
+
+// current picks the app's container among several of one app: the new
+// version a deploy switched to, else a container under the app's name
+// rather than a new version still being checked, else a running one,
+// else the most recently started.
+func (m *monitor) current(list []managedCtr, runningOnly bool) map[string]*managedCtr {
+	m.mu.Lock()
+	promoted := maps.Clone(m.promoted)
+	m.mu.Unlock()
+	rank := func(c *managedCtr) []int64 {
+		r := make([]int64, 4)
+		if c.ID == promoted[c.AppID()] {
+			r[0] = 1
+		}
+		if !isNextName(c.Name()) {
+			r[1] = 1
+		}
+		if isRunningState(c.State) {
+			r[2] = 1
+		}
+		r[3] = c.StartedAt
+		return r
+	}
+	best := map[string]*managedCtr{}
+	for i := range list {
+		c := &list[i]
+		id := c.AppID()
+		if id == "" || runningOnly && !isRunningState(c.State) {
+			continue
+		}
+		if b := best[id]; b == nil || slices.Compare(rank(c), rank(b)) > 0 {
+			best[id] = c
+		}
+	}
+	return best
 }
 
 // stopExpected reports whether a job (or the monitor) announced the stop
@@ -584,6 +638,14 @@ func (m *monitor) checkOne(ctx context.Context, h *appHealth, c *managedCtr, ins
 	}
 	h.Name, h.AppID, h.HostPort = c.Name(), c.AppID(), c.HostPort()
 	h.psState, h.psStarted, h.psExited = c.State, c.StartedAt, c.ExitedAt
+	if isNextName(h.Name) {
+		// A new version a deploy is checking: the deploy judges it and
+		// removes it if it fails, so its exits are neither crashes nor
+		// OOM violations of the app. Once it takes the app's name it is
+		// seen for the first time: its baseline.
+		h.seen = false
+		return
+	}
 	running := isRunningState(c.State)
 	var startedAt, finishedAt time.Time
 	if c.StartedAt > 0 {
@@ -873,28 +935,16 @@ func psStatus(c *managedCtr) string {
 
 // runningApps lists every managed container with one `podman ps -a` (or
 // the health check's, if it is at most listReuse old): app id, container
-// id, status and host port. One entry per app: the running
-// container if any (during a redeploy the old and the new one coexist),
-// else the most recently started.
+// id, status and host port. One entry per app (monitor.current): during a
+// redeploy the old container and the new version coexist, and the new
+// version is the app's only from the switch on.
 func (a *Agent) runningApps(ctx context.Context) ([]wsproto.HeartbeatApp, error) {
 	m := a.monitor()
 	list, err := m.recentList(ctx, listReuse)
 	if err != nil {
 		return nil, err
 	}
-	best := map[string]*managedCtr{}
-	for i := range list {
-		c := &list[i]
-		id := c.AppID()
-		if id == "" {
-			continue
-		}
-		b := best[id]
-		if b == nil || isRunningState(c.State) && !isRunningState(b.State) ||
-			isRunningState(c.State) == isRunningState(b.State) && c.StartedAt > b.StartedAt {
-			best[id] = c
-		}
-	}
+	best := m.current(list, false)
 	apps := make([]wsproto.HeartbeatApp, 0, len(best))
 	for id, c := range best {
 		status := psStatus(c)
@@ -1013,11 +1063,10 @@ func (m *monitor) collectAppStats(ctx context.Context) {
 			return
 		}
 	}
+	// One line per app: its current container (a redeploy runs two).
 	byID := map[string]*managedCtr{}
-	for i := range list {
-		if c := &list[i]; c.AppID() != "" && isRunningState(c.State) {
-			byID[c.ID] = c
-		}
+	for _, c := range m.current(list, true) {
+		byID[c.ID] = c
 	}
 	if len(byID) == 0 {
 		return

@@ -98,6 +98,7 @@ type psContainer struct {
 	ID      string            `json:"Id"`
 	Names   []string          `json:"Names"`
 	ImageID string            `json:"ImageID"`
+	State   string            `json:"State"` // created, running, exited, …
 	Labels  map[string]string `json:"Labels"`
 	Ports   []struct {
 		HostPort int `json:"host_port"`
