@@ -1,6 +1,7 @@
 // Command wisehosting is the WiseHosting control plane.
 //
 //	wisehosting serve [flags]   run the control plane (see --help)
+//	wisehosting dev [flags]     control plane + local worker, for one machine
 //	wisehosting version
 package main
 
@@ -16,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/wisehosting/wisehosting/internal/config"
+	"github.com/wisehosting/wisehosting/internal/devmode"
 	"github.com/wisehosting/wisehosting/internal/server"
 )
 
@@ -35,6 +37,7 @@ func main() {
 const usage = `usage: wisehosting <command> [flags]
 
 commands:
+  dev       run the whole platform on this machine: control plane + a local worker
   serve     run the control plane (API, dashboard, worker hub)
   version   print the version
 `
@@ -57,6 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return s.Run(ctx)
+	case "dev":
+		log := newLogger(stderr, config.Default())
+		return devmode.Run(ctx, args[1:], devmode.Options{Version: version, Getenv: os.Getenv, Stdout: stdout, Logger: log})
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return nil
