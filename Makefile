@@ -6,6 +6,9 @@ GO        ?= go
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 PKGS      := ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LISTEN    ?= 127.0.0.1:8080
+DATA_DIR  ?= data
 
 .DEFAULT_GOAL := help
 
@@ -14,10 +17,15 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Start the whole system (arrives with the control plane and worker issues)
-	@echo "make run: not available yet — the control plane and worker agent are the next issues." >&2
-	@echo "See README.md, section Status." >&2
-	@exit 1
+run: ## Start the whole platform here: control plane + local worker, SQLite in ./data (installs podman etc. as root if missing)
+	@scripts/test-deps.sh
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/wisehosting ./cmd/wisehosting
+	bin/wisehosting dev --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+.PHONY: build
+build: ## Build bin/wisehosting and bin/worker-agent
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/wisehosting ./cmd/wisehosting
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/worker-agent ./cmd/worker-agent
 
 .PHONY: deps
 deps: ## Install what the tests need (idempotent; uses apt-get as root when something is missing)
