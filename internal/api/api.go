@@ -27,10 +27,12 @@ type Deps struct {
 	Logs         *logbus.Bus
 	Notify       *notify.Broker
 	Logger       *slog.Logger
-	// PublicURL is how users reach the API; app URLs are derived from it
-	// unless AppsDomain is set.
+	// PublicURL is how users reach the API. Apps answer at
+	// <name>.<BaseDomain> (default "localhost"), over https when AppsTLS
+	// (ACME) is on, else over http on the public URL's port.
 	PublicURL  string
-	AppsDomain string
+	BaseDomain string
+	AppsTLS    bool
 	// Now is the clock (tests replace it).
 	Now func() time.Time
 }
@@ -98,6 +100,9 @@ func (a *API) routes() {
 	m.Handle("DELETE /v1/apps/{app}/env/{name}", user(a.unsetEnv))
 	m.Handle("POST /v1/apps/{app}/restart", user(a.restartApp))
 	m.Handle("POST /v1/apps/{app}/stop", user(a.stopApp))
+	m.Handle("GET /v1/apps/{app}/domains", user(a.listDomains))
+	m.Handle("POST /v1/apps/{app}/domains", user(a.addDomain))
+	m.Handle("DELETE /v1/apps/{app}/domains/{domain}", user(a.removeDomain))
 
 	// Deployments and logs.
 	m.Handle("POST /v1/apps/{app}/deployments", user(a.createDeployment))

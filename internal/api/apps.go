@@ -55,20 +55,20 @@ func (a *API) toAppJSON(app *store.App) appJSON {
 	}
 }
 
-// appURL is where an app answers: http://<name>.<apps domain>. Without a
-// configured domain it is <name>.localhost on the API's port, which
-// browsers and curl resolve to loopback.
+// appURL is where an app answers: <name>.<base domain>, over https when
+// certificates are automatic, else over http on the public URL's port
+// (<name>.localhost resolves to loopback in browsers and curl).
 func (a *API) appURL(name string) string {
-	if a.AppsDomain != "" {
-		return "https://" + name + "." + a.AppsDomain
+	base := a.BaseDomain
+	if base == "" {
+		base = "localhost"
 	}
-	u, err := url.Parse(a.PublicURL)
-	if err != nil || u.Host == "" {
-		return "http://" + name + ".localhost"
+	if a.AppsTLS {
+		return "https://" + name + "." + base
 	}
-	host := name + ".localhost"
-	if p := u.Port(); p != "" {
-		host += ":" + p
+	host := name + "." + base
+	if u, err := url.Parse(a.PublicURL); err == nil && u.Port() != "" {
+		host += ":" + u.Port()
 	}
 	return "http://" + host
 }

@@ -265,7 +265,7 @@ func TestAPIScenarios(t *testing.T) {
 		w := newWorld(t, db)
 		cases := concat(
 			accountCases(w), tokenCases(w), instanceCases(w), teamCases(w), appCases(w), envCases(w),
-			jobCases(w), rollbackCases(w), deploymentCases(w), logCases(w), workerCases(w), miscCases(w),
+			jobCases(w), rollbackCases(w), domainCases(w), deploymentCases(w), logCases(w), workerCases(w), miscCases(w),
 		)
 		w.sc.Run(t, cases)
 		checkRouteCoverage(t, w.sc.Calls)
@@ -1026,6 +1026,34 @@ func (w *world) markTwoVersions(t *testing.T, app string) (v1, v2 string) {
 		t.Fatal(err)
 	}
 	return v1, v2
+}
+
+func domainCases(w *world) []servertest.Scenario {
+	return named("domains", group(
+		servertest.Scenario{Name: "none yet", Method: "GET", Path: "/v1/apps/web/domains", Actor: "owner", WantStatus: 200, WantContains: []string{"[]"}},
+		servertest.Scenario{Name: "add", Method: "POST", Path: "/v1/apps/web/domains", Actor: "owner",
+			Body: map[string]string{"domain": "WWW.Example.ORG."}, WantStatus: 201,
+			WantContains: []string{`"domain":"www.example.org"`, `"url":"http://www.example.org"`}},
+		servertest.Scenario{Name: "listed to the owner", Method: "GET", Path: "/v1/apps/web/domains", Actor: "owner", WantStatus: 200,
+			WantContains: []string{`"domain":"www.example.org"`}},
+		servertest.Scenario{Name: "taken by another app", Method: "POST", Path: "/v1/apps/acme-api/domains", Actor: "owner",
+			Body: map[string]string{"domain": "www.example.org"}, WantStatus: 409},
+		servertest.Scenario{Name: "under the base domain", Method: "POST", Path: "/v1/apps/web/domains", Actor: "owner",
+			Body: map[string]string{"domain": "other.localhost"}, WantStatus: 422, WantContains: []string{"platform's own domain"}},
+		servertest.Scenario{Name: "an IP", Method: "POST", Path: "/v1/apps/web/domains", Actor: "owner",
+			Body: map[string]string{"domain": "10.0.0.1"}, WantStatus: 422},
+		servertest.Scenario{Name: "bad characters", Method: "POST", Path: "/v1/apps/web/domains", Actor: "owner",
+			Body: map[string]string{"domain": "evil_host.example.com"}, WantStatus: 422},
+		servertest.Scenario{Name: "single label", Method: "POST", Path: "/v1/apps/web/domains", Actor: "owner",
+			Body: map[string]string{"domain": "intranet"}, WantStatus: 422},
+		servertest.Scenario{Name: "viewer cannot add", Method: "POST", Path: "/v1/apps/acme-api/domains", Actor: "viewer",
+			Body: map[string]string{"domain": "v.example.org"}, WantStatus: 403},
+		servertest.Scenario{Name: "non-member", Method: "POST", Path: "/v1/apps/web/domains", Actor: "user",
+			Body: map[string]string{"domain": "u.example.org"}, WantStatus: 404},
+		servertest.Scenario{Name: "remove", Method: "DELETE", Path: "/v1/apps/web/domains/www.example.org", Actor: "owner", WantStatus: 204},
+		servertest.Scenario{Name: "remove again", Method: "DELETE", Path: "/v1/apps/web/domains/www.example.org", Actor: "owner", WantStatus: 404},
+		unauth("GET", "/v1/apps/web/domains"),
+	))
 }
 
 func rollbackCases(w *world) []servertest.Scenario {

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/wisehosting/wisehosting/internal/models"
 )
 
 // Server is the configuration of `wisehosting serve`.
@@ -163,7 +165,7 @@ func (c *Server) Validate() error {
 		errs = append(errs, fmt.Errorf("public-url %q must be an absolute http(s) URL", c.PublicURL))
 	}
 	c.BaseDomain = strings.ToLower(strings.TrimSuffix(c.BaseDomain, "."))
-	if err := ValidateDomain(c.BaseDomain); err != nil {
+	if err := models.ValidateDomain(c.BaseDomain); err != nil {
 		errs = append(errs, fmt.Errorf("base-domain: %w", err))
 	}
 	if c.ACME {
@@ -191,25 +193,6 @@ func (c *Server) Validate() error {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
 	}
 	return errors.Join(errs...)
-}
-
-// ValidateDomain checks a host name: lowercase LDH labels of 1–63
-// characters, at most 253 in all, no leading or trailing hyphen.
-func ValidateDomain(d string) error {
-	if d == "" || len(d) > 253 {
-		return fmt.Errorf("%q: a domain has 1 to 253 characters", d)
-	}
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("%q: each dot-separated label has 1 to 63 characters and does not start or end with a hyphen", d)
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("%q: only lowercase letters, digits, hyphens and dots", d)
-			}
-		}
-	}
-	return nil
 }
 
 // DatabaseDSN is what the store opens: the PostgreSQL URL, or the SQLite

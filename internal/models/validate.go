@@ -192,3 +192,22 @@ func (l Limits) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ValidateDomain checks a host name: lowercase LDH labels of 1–63
+// characters, at most 253 in all, no leading or trailing hyphen.
+func ValidateDomain(d string) error {
+	if d == "" || len(d) > 253 {
+		return fmt.Errorf("%q: a domain has 1 to 253 characters", d)
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q: each dot-separated label has 1 to 63 characters and does not start or end with a hyphen", d)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("%q: only lowercase letters, digits, hyphens and dots", d)
+			}
+		}
+	}
+	return nil
+}

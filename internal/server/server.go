@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	wh := webhook.New(st, box, log.With("component", "webhooks"))
 	d.SetEvents(wh)
 	a := api.New(api.Deps{Store: st, Box: box, WorkerTokens: tokens, Hub: h, Dispatch: d, Logs: logs, Notify: n,
-		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL})
+		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL, BaseDomain: cfg.BaseDomain, AppsTLS: cfg.ACME})
 
 	apiHosts := []string{"127.0.0.1", "::1"}
 	if u, err := url.Parse(cfg.PublicURL); err == nil {
