@@ -157,14 +157,17 @@ func (c *cli) logout(ctx context.Context, args []string) error {
 		return nil
 	}
 	cl := &client{server: cfg.Server, token: cfg.Token, http: newHTTPClient()}
-	if cfg.TokenID != "" {
+	switch {
+	case cfg.TokenID != "":
 		_, err = cl.call(ctx, "DELETE", "/v1/tokens/"+pathEscape(cfg.TokenID), nil, nil)
-	} else {
-		_, err = cl.call(ctx, "POST", "/v1/auth/logout", nil, nil) // a session token saved by hand
+	case strings.HasPrefix(cfg.Token, "whs_"): // a session token saved by hand
+		_, err = cl.call(ctx, "POST", "/v1/auth/logout", nil, nil)
+	default:
+		err = errors.New("its id was not saved")
 	}
 	if err != nil && !errors.Is(err, errNotLoggedIn) { // 401: it no longer works anyway
-		fmt.Fprintf(c.stderr, "wisehosting: warning: could not revoke the token on the server (%v); revoke it with `wisehosting tokens revoke %s` or in the dashboard\n",
-			err, cfg.TokenID)
+		fmt.Fprintf(c.stderr, "wisehosting: warning: could not revoke the token on the server (%v); "+
+			"revoke it with `wisehosting tokens revoke ID` or in the dashboard\n", err)
 	}
 	cfg.Token, cfg.TokenID = "", ""
 	if err := saveConfig(path, cfg); err != nil {

@@ -506,3 +506,27 @@ func TestPromptInterrupted(t *testing.T) {
 }
 
 func mustCompile(re string) *regexp.Regexp { return regexp.MustCompile(re) }
+
+// workers list reads every page the API links to.
+func TestWorkersListPages(t *testing.T) {
+	isolate(t)
+	t.Setenv("WH_TOKEN", "whp_test")
+	url := newFakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.RawQuery {
+		case "":
+			w.Header().Set("Link", `</v1/workers?limit=1&after=1>; rel="next"`)
+			w.Write([]byte(`[{"id":1,"name":"alpha","status":"online","created_at":"2025-01-01T00:00:00Z"}]`))
+		case "limit=1&after=1":
+			w.Write([]byte(`[{"id":2,"name":"beta","status":"offline","draining":true,"created_at":"2025-01-01T00:00:00Z"}]`))
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	})
+	r := ok(t, "", "workers", "list", "--server", url)
+	contains(t, "workers list", r.stdout, "alpha", "online", "beta", "offline (draining)")
+	var all []struct{ Name string }
+	if err := json.Unmarshal([]byte(ok(t, "", "workers", "list", "--server", url, "--json").stdout), &all); err != nil || len(all) != 2 {
+		t.Fatalf("workers list --json: %v %+v", err, all)
+	}
+}

@@ -178,30 +178,37 @@ func (c *cli) followBuild(ctx context.Context, cl *client, id string, out io.Wri
 	return final, nil
 }
 
-// lineWriter writes log text and keeps track of whether the last byte
-// was a newline, so that status lines start on a line of their own.
+// lineWriter writes log text whole lines at a time, so that status lines
+// never split a line of the log; a partial line waits for its end (or
+// for finish, or until it is long).
 type lineWriter struct {
 	w       io.Writer
-	midLine bool
+	pending string
 }
+
+const maxPendingLine = 64 << 10
 
 func (l *lineWriter) write(s string) {
-	if s == "" {
-		return
+	l.pending += s
+	if i := strings.LastIndexByte(l.pending, '\n'); i >= 0 {
+		io.WriteString(l.w, l.pending[:i+1])
+		l.pending = l.pending[i+1:]
 	}
-	io.WriteString(l.w, s)
-	l.midLine = !strings.HasSuffix(s, "\n")
+	if len(l.pending) > maxPendingLine {
+		l.finish()
+	}
 }
 
+// line writes a line of its own (a status).
 func (l *lineWriter) line(s string) {
-	l.finish()
 	io.WriteString(l.w, s+"\n")
 }
 
+// finish writes a pending partial line, ended.
 func (l *lineWriter) finish() {
-	if l.midLine {
-		io.WriteString(l.w, "\n")
-		l.midLine = false
+	if l.pending != "" {
+		io.WriteString(l.w, l.pending+"\n")
+		l.pending = ""
 	}
 }
 

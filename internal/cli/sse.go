@@ -41,9 +41,13 @@ func openSSE(ctx context.Context, cl *client, path, lastEventID string) (*sseStr
 		cancel()
 		return nil, err
 	}
-	sc := bufio.NewScanner(resp.Body)
+	return &sseStream{body: resp.Body, sc: newScanner(resp.Body), idle: time.AfterFunc(streamIdle, cancel), cancel: cancel}, nil
+}
+
+func newScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, scanBufInitial), maxEventLine)
-	return &sseStream{body: resp.Body, sc: sc, idle: time.AfterFunc(streamIdle, cancel), cancel: cancel}, nil
+	return sc
 }
 
 func (s *sseStream) close() {
