@@ -45,6 +45,9 @@ func (c *cli) logs(ctx context.Context, args []string) error {
 	if *tail > 0 || *follow {
 		n := max(*tail, 1) // with --tail 0, the last line only marks where to start
 		if _, err := cl.call(ctx, "GET", base+"?limit="+strconv.Itoa(n), nil, &lines); err != nil {
+			if *follow && errInterrupted(ctx, err) {
+				return nil
+			}
 			return err
 		}
 	}
