@@ -60,6 +60,7 @@ type Router struct {
 	log      *slog.Logger
 
 	table     atomic.Pointer[table]
+	pool      connPool // the fast path's upstream connections
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
 }
@@ -204,7 +205,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	ctx := context.WithValue(r.Context(), ctxKey{}, &target{host: h, upstream: rr.upstream})
+	t := &target{host: h, upstream: rr.upstream}
+	if fastEligible(r) {
+		if err := rt.serveFast(w, r, t); err != nil {
+			rt.proxyError(w, r, err)
+		}
+		return
+	}
+	ctx := context.WithValue(r.Context(), ctxKey{}, t)
 	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -222,11 +230,10 @@ func (rt *Router) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}
-	t, _ := r.Context().Value(ctxKey{}).(*target)
-	name := r.Host
-	if t != nil {
-		name = t.host
+	if r.Context().Err() != nil {
+		return
 	}
+	name := hostname(r.Host)
 	rt.log.Debug("proxy error", "host", name, "err", err)
 	writePage(w, http.StatusBadGateway, pageBadGateway, name, "")
 }
@@ -294,6 +301,7 @@ func (rt *Router) lookup(host string) *route {
 		// Pooled connections to the old container would hang once its
 		// network is gone rather than fail; drop them.
 		rt.transport.CloseIdleConnections()
+		rt.pool.closeAll()
 	}
 	return r
 }

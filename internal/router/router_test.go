@@ -332,3 +332,79 @@ func TestHostname(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathConnectionHandling: hop-by-hop headers stay on their hop, a
+// pooled connection the app closed is replaced without failing the
+// request, and HEAD and chunked answers pass through.
+func TestFastPathConnectionHandling(t *testing.T) {
+	f := newFakeStore()
+	var seen atomic.Pointer[http.Request]
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r)
+		w.Header().Set("Connection", "X-Internal")
+		w.Header().Set("X-Internal", "secret")
+		w.Header().Set("X-App", "yes")
+		if r.URL.Path == "/chunked" {
+			fmt.Fprint(w, "part one,")
+			w.(http.Flusher).Flush()
+			fmt.Fprint(w, "part two")
+			return
+		}
+		w.Header().Set("Content-Length", "5")
+		fmt.Fprint(w, "hello")
+	}))
+	defer up.Close()
+	f.set("web", "running", up.URL)
+	_, front := newRouter(t, f)
+
+	code, body, hdr := get(t, front, "web.apps.test", "/", "Connection", "X-Secret", "X-Secret", "1", "Proxy-Authorization", "Basic x")
+	if code != 200 || body != "hello" || hdr.Get("X-App") != "yes" {
+		t.Fatalf("%d %q %v", code, body, hdr)
+	}
+	if hdr.Get("X-Internal") != "" {
+		t.Error("a header the app named in Connection reached the client")
+	}
+	if r := seen.Load(); r.Header.Get("X-Secret") != "" || r.Header.Get("Proxy-Authorization") != "" {
+		t.Errorf("hop-by-hop request headers reached the app: %v", r.Header)
+	}
+	if code, body, _ := get(t, front, "web.apps.test", "/chunked"); code != 200 || body != "part one,part two" {
+		t.Errorf("chunked: %d %q", code, body)
+	}
+	req, _ := http.NewRequest("HEAD", front.URL, nil)
+	req.Host = "web.apps.test"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength != 5 {
+		t.Fatalf("HEAD: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// An app that closes every connection after answering, without saying
+	// so: each pooled connection is dead when reused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nrude")
+			}()
+		}
+	}()
+	f.set("rude", "running", ln.Addr().String())
+	for i := range 20 {
+		if code, body, _ := get(t, front, "rude.apps.test", "/"); code != 200 || body != "rude" {
+			t.Fatalf("request %d to an app that drops idle connections: %d %q", i, code, body)
+		}
+	}
+}
