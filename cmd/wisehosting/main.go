@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/wisehosting/wisehosting/internal/cli"
 	"github.com/wisehosting/wisehosting/internal/config"
 	"github.com/wisehosting/wisehosting/internal/devmode"
 	"github.com/wisehosting/wisehosting/internal/server"
@@ -43,6 +44,12 @@ commands:
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if code, ok := cli.Run(ctx, args, os.Stdin, stdout, stderr); ok {
+		if code != 0 {
+			os.Exit(code)
+		}
+		return nil
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -68,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, "\n"+cli.Usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
