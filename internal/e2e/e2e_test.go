@@ -530,3 +530,95 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// cli runs the wisehosting CLI against p with its own config file.
+func (p *platform) cli(t *testing.T, cfg string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(p.bin, args...)
+	cmd.Env = append(os.Environ(), "WH_CONFIG="+cfg, "WH_SERVER=http://"+p.addr)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestPlatformEndToEndCLI is the same journey through the CLI.
+func TestPlatformEndToEndCLI(t *testing.T) {
+	p := startPlatform(t)
+	git := workertest.NewGitServer(t, gitToken)
+	app := randomName("cli-")
+	workertest.CleanupApp(t, app)
+	git.Commit(t, "v1", webApp("cli one\n", "echo hello-from-cli; exec httpd -f -p 8080 -h /www"))
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		out, errOut, code := p.cli(t, cfg, stdin, args...)
+		if code != 0 {
+			t.Fatalf("wisehosting %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+
+	run(ownerPassword+"\n", "login", "--email", ownerEmail, "--password-stdin")
+	if out := run("", "whoami"); !strings.Contains(out, ownerEmail) {
+		t.Errorf("whoami: %s", out)
+	}
+	run(gitToken+"\n", "apps", "create", app, "--repo", git.URL, "--branch", "main", "--port", "8080", "--token-stdin", "--memory", "256M")
+	run("", "env", "set", app, "GREETING=hi")
+	if out := run("", "env", "list", app); !strings.Contains(out, "GREETING") || strings.Contains(out, "hi") {
+		t.Errorf("env list (values hidden): %s", out)
+	}
+	out := run("", "deploy", app)
+	if !strings.Contains(out, "Building") || strings.Contains(out, gitToken) {
+		t.Errorf("deploy output (build log, no token):\n%s", out)
+	}
+	p.waitBody(app, "cli one\n", 20*time.Second)
+	waitFor(t, 30*time.Second, "the app's line in `logs`", func() bool {
+		return strings.Contains(run("", "logs", app), "hello-from-cli")
+	})
+
+	// Redeploy a new commit while a client hammers the app.
+	h := startHammer(p, app)
+	git.Commit(t, "v2", webApp("cli two\n", "exec httpd -f -p 8080 -h /www"))
+	run("", "deploy", app)
+	p.waitBody(app, "cli two\n", 20*time.Second)
+	time.Sleep(3 * time.Second)
+	h.finish()
+	t.Logf("during the CLI redeploy: %d requests answered, %d failed", h.ok.Load(), h.failed.Load())
+	if n := h.failed.Load(); n != 0 {
+		t.Errorf("%d requests failed during the redeploy; last: %v", n, h.lastErr.Load())
+	}
+
+	run("", "rollback", app)
+	p.waitBody(app, "cli one\n", 20*time.Second)
+
+	// A failing deploy exits non-zero and leaves the old version serving.
+	git.Commit(t, "broken", map[string]string{"Dockerfile": "FROM " + workertest.BaseImage + "\nRUN false\n"})
+	if _, errOut, code := p.cli(t, cfg, "", "deploy", app); code == 0 || !strings.Contains(errOut, "failed") {
+		t.Errorf("a failing deploy: exit %d, stderr %q", code, errOut)
+	}
+	p.waitBody(app, "cli one\n", 5*time.Second)
+
+	if out := run("", "workers", "list"); !strings.Contains(out, "local") || !strings.Contains(out, "online") {
+		t.Errorf("workers list: %s", out)
+	}
+	if out := run("", "apps", "list", "--json"); !strings.Contains(out, `"name":"`+app+`"`) && !strings.Contains(out, `"name": "`+app+`"`) {
+		t.Errorf("apps list --json: %s", out)
+	}
+	run("", "apps", "delete", app, "--yes")
+	waitFor(t, 30*time.Second, "the app's containers and images to go", func() bool {
+		ps := workertest.Podman(t, "ps", "-a", "--filter", "label=wisehosting.app="+app, "--format", "{{.ID}}")
+		imgs := workertest.Podman(t, "images", "--filter", "reference=localhost/wh-"+app, "--format", "{{.ID}}")
+		return ps == "" && imgs == ""
+	})
+	if code, _, _ := p.appGet(app); code != 404 {
+		t.Errorf("after delete the router answers %d", code)
+	}
+}
