@@ -36,6 +36,11 @@ const (
 	LabelApp        = "wisehosting.app"
 	LabelDeployment = "wisehosting.deployment"
 	LabelHostPort   = "wisehosting.host_port"
+	// LabelAgent names the agent (its instance id, see loadInstanceID)
+	// that made a container: several agents may share one podman (tests,
+	// development machines), and the start-up sweep of one must not
+	// touch what another is doing.
+	LabelAgent = "wisehosting.agent"
 )
 
 // ContainerName is the podman name of an app's container.
@@ -93,6 +98,7 @@ type Agent struct {
 
 	diskQuota bool   // --storage-opt size= works here
 	runtime   string // podman --runtime value ("" = podman's default)
+	instance  string // this agent's id in its data dir (LabelAgent)
 
 	wg sync.WaitGroup
 }
@@ -130,6 +136,10 @@ func NewAgent(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.seen = seen
+	if a.instance, err = loadInstanceID(cfg.DataDir); err != nil {
+		cancel()
+		return nil, err
+	}
 	return a, nil
 }
 

@@ -9,10 +9,13 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,10 +29,35 @@ import (
 
 // ---- new versions left behind ----
 
+// instanceFile holds the agent's instance id in its data dir.
+const instanceFile = "agent-id"
+
+// loadInstanceID returns the agent's instance id, made on first start
+// and kept in the data dir, so it survives restarts of the agent.
+func loadInstanceID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, instanceFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); labelValueRE.MatchString(id) && id != "" {
+			return id, nil
+		}
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("worker: instance id: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("worker: instance id: %w", err)
+	}
+	return id, nil
+}
+
 // reconcileNextContainers settles, once at start-up and before any job
-// runs, every new version (NextContainerName) that a deploy cut short by
-// a crash of the agent left behind (see settleNext). Failures are logged:
-// the next deploy of the app settles it again.
+// runs, every new version (NextContainerName) that a deploy of this agent
+// cut short by a crash left behind (see settleNext). Only this agent's
+// (LabelAgent): another agent sharing the host may be checking its own
+// new version right now. Failures are logged: the next deploy of the app
+// settles it again.
 func (a *Agent) reconcileNextContainers(ctx context.Context) {
 	cs, err := a.listContainers(ctx)
 	if err != nil {
@@ -38,7 +66,7 @@ func (a *Agent) reconcileNextContainers(ctx context.Context) {
 	}
 	for _, c := range cs {
 		app, ok := nextOf(c)
-		if !ok {
+		if !ok || c.Labels[LabelAgent] != a.instance {
 			continue
 		}
 		if _, _, _, err := a.settleNext(ctx, app, cs); err != nil {

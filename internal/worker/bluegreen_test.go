@@ -26,8 +26,8 @@ import (
 // happened.
 type event struct {
 	at      time.Time // when it was recorded (a message: at the next command)
-	cmd     string // a command line, or
-	msgType string // a message
+	cmd     string    // a command line, or
+	msgType string    // a message
 	payload any
 }
 
@@ -433,6 +433,10 @@ func TestSettleNextAtStartUp(t *testing.T) {
 			[]string{psEntry("cur", "wh-web", "web", "running"),
 				`{"Id":"foreign","Names":["wh-web_next"],"State":"running","Labels":{}}`},
 			nil},
+		{"another agent's new version is left alone (it may be checking it now)",
+			[]string{psEntry("cur", "wh-web", "web", "running"),
+				strings.Replace(psEntry("nxt", "wh-web_next", "web", "running"), `"Labels":{`, `"Labels":{"wisehosting.agent":"other",`, 1)},
+			nil},
 		{"nothing to do", []string{psEntry("cur", "wh-web", "web", "running")}, nil},
 	}
 	for _, tc := range cases {
@@ -454,6 +458,27 @@ func TestSettleNextAtStartUp(t *testing.T) {
 
 // A deploy settles a leftover new version first: when the switch had been
 // made, the adopted container is the one replaced.
+// The agent's instance id is kept in its data dir and labels what it runs.
+func TestInstanceID(t *testing.T) {
+	dir := t.TempDir()
+	id, err := loadInstanceID(dir)
+	if err != nil || len(id) != 16 {
+		t.Fatalf("instance id %q, %v", id, err)
+	}
+	if again, _ := loadInstanceID(dir); again != id {
+		t.Fatalf("instance id changed from %s to %s", id, again)
+	}
+	a := newTestAgent(t, newFakeRunner())
+	a.instance = id
+	argv, err := a.runArgv(testPayload(), "wh-web_next", "dep_1", testImage, 21001)
+	if err != nil || !containsSeq(argv, []string{"--label", LabelAgent + "=" + id}) || !containsSeq(argv, []string{"--name", "wh-web_next"}) {
+		t.Fatalf("run argv %q, %v", argv, err)
+	}
+	if _, err := a.runArgv(testPayload(), "wh-other", "dep_1", testImage, 21001); err == nil {
+		t.Fatal("a container name not the app's was accepted")
+	}
+}
+
 func TestDeploySettlesLeftoverNext(t *testing.T) {
 	a, r, er, p := bgAgent(t)
 	r.on("podman ps -a --format json", "["+psEntry("stale", "wh-web_next", "web", "running")+"]", nil)

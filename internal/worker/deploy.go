@@ -682,12 +682,17 @@ func (a *Agent) runArgv(p *models.DeployPayload, name, deploymentID, imageID str
 		"--label", LabelApp + "=" + p.AppName,
 		"--label", LabelDeployment + "=" + deploymentID,
 		"--label", LabelHostPort + "=" + strconv.Itoa(hostPort),
+	}
+	if a.instance != "" {
+		argv = append(argv, "--label", LabelAgent+"="+a.instance)
+	}
+	argv = append(argv,
 		"-p", fmt.Sprintf("%s:%d:%d", a.hostBindIP(), hostPort, p.Port),
 		"--memory", strconv.FormatInt(mem, 10),
 		"--memory-swap", strconv.FormatInt(mem, 10),
 		"--cpus", strconv.FormatFloat(float64(cpu)/1000, 'f', -1, 64),
 		"--pids-limit", strconv.FormatInt(pids, 10),
-	}
+	)
 	if a.diskQuota && p.Limits.DiskBytes > 0 {
 		argv = append(argv, "--storage-opt", "size="+strconv.FormatInt(p.Limits.DiskBytes, 10))
 	}

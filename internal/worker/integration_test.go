@@ -1,20 +1,27 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wisehosting/wisehosting/internal/models"
 	"github.com/wisehosting/wisehosting/internal/servertest"
 	"github.com/wisehosting/wisehosting/internal/store"
 	"github.com/wisehosting/wisehosting/internal/worker"
 	"github.com/wisehosting/wisehosting/internal/workertest"
+	"github.com/wisehosting/wisehosting/internal/wsproto"
 )
 
 // These tests run the real agent against a real control plane with real
@@ -32,14 +39,14 @@ type env struct {
 
 const gitToken = "tok-Zx9-very-secret"
 
-func agentConfig(srv *servertest.Server, key, dataDir string) worker.Config {
+func agentConfig(controlPlane, key, dataDir string) worker.Config {
 	lo := 21000 + rand.IntN(40)*100
 	level := slog.LevelWarn
 	if os.Getenv("WH_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	return worker.Config{
-		ControlPlane: srv.URL, APIKey: key, Name: "w1", DataDir: dataDir,
+		ControlPlane: controlPlane, APIKey: key, Name: "w1", DataDir: dataDir,
 		PortLo: lo, PortHi: lo + 99, PodmanRuntime: "runc", BuildNetwork: testBuildNetwork,
 		BaseImages: map[string]string{"static": workertest.BaseImage, "go": workertest.BaseImage,
 			"node": workertest.BaseImage, "python": workertest.BaseImage},
@@ -62,7 +69,7 @@ func startEnv(t *testing.T) *env {
 	srv := servertest.New(t, servertest.DB{Name: "sqlite"})
 	e := &env{srv: srv, owner: srv.Signup("owner@example.com"), git: workertest.NewGitServer(t, gitToken), dataDir: t.TempDir()}
 	e.workerID, e.apiKey = srv.CreateWorker(e.owner, "w1")
-	a, err := worker.NewAgent(agentConfig(srv, e.apiKey, e.dataDir))
+	a, err := worker.NewAgent(agentConfig(srv.URL, e.apiKey, e.dataDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,9 +274,14 @@ func TestOOMViolation(t *testing.T) {
 
 func TestCrashLoopViolation(t *testing.T) {
 	e := startEnv(t)
-	e.git.Commit(t, "crash", webApp("x\n", "echo crashing; sleep 2; exit 3"))
+	// It answers long enough to pass the deploy's check (httpd in the
+	// background), then crashes: a new version that crashes before it
+	// answers fails its deploy instead, and is never the app's crash.
+	e.git.Commit(t, "crash", webApp("x\n", "echo crashing; httpd -p 8080 -h /www; sleep 3; exit 3"))
 	e.createApp(t, "crashy", nil)
-	e.deploy(t, "crashy") // may succeed (it runs for 2 s) or fail; either way it must end stopped
+	if _, status := e.deploy(t, "crashy"); status != "running" {
+		t.Fatalf("deploy: %s", status)
+	}
 	e.waitViolation(t, "crashy", "crash_loop", 120*time.Second)
 	servertest.Eventually(t, 60*time.Second, "crash-looping app stopped", func() bool {
 		return podmanOut("ps", "-q", "--filter", "label=wisehosting.app=crashy") == ""
@@ -353,7 +365,7 @@ func TestAgentRestartKeepsApps(t *testing.T) {
 	}
 	keyFile := t.TempDir() + "/key"
 	os.WriteFile(keyFile, []byte(e.apiKey), 0o600)
-	cfg := agentConfig(e.srv, e.apiKey, e.dataDir)
+	cfg := agentConfig(e.srv.URL, e.apiKey, e.dataDir)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "--control-plane", e.srv.URL, "--api-key-file", keyFile, "--name", "w1", "--data-dir", e.dataDir,
 			"--port-range", fmt.Sprintf("%d-%d", cfg.PortLo, cfg.PortHi), "--podman-runtime", "runc", "--build-network", testBuildNetwork,
@@ -387,5 +399,299 @@ func TestAgentRestartKeepsApps(t *testing.T) {
 	a := e.app(t, "keep")
 	if got := e.get(t, a.HostPort); got != "persistent\n" {
 		t.Fatalf("app answered %q", got)
+	}
+}
+
+// ---- zero-downtime redeploys, against a fake control plane ----
+
+// bareEnv is the real agent against workertest.ControlPlane: the test
+// sends the jobs and sees every message the agent sends, as it arrives.
+type bareEnv struct {
+	cp  *workertest.ControlPlane
+	git *workertest.GitServer
+	n   int // jobs sent
+}
+
+func startBare(t *testing.T, tune func(*worker.Config)) *bareEnv {
+	t.Helper()
+	workertest.RequirePodman(t)
+	t.Cleanup(func() { exec.Command("podman", "network", "rm", "-f", testBuildNetwork).Run() })
+	workertest.UseTestContainersConf(t)
+	workertest.EnsureBaseImage(t)
+	const key = "wk-fake-control-plane-key"
+	e := &bareEnv{cp: workertest.NewControlPlane(t, key), git: workertest.NewGitServer(t, gitToken)}
+	cfg := agentConfig(e.cp.URL, key, t.TempDir())
+	if tune != nil {
+		tune(&cfg)
+	}
+	a, err := worker.NewAgent(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Start() }()
+	t.Cleanup(func() {
+		a.Stop()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("agent did not stop")
+		}
+	})
+	e.cp.WaitConnected(t, 15*time.Second)
+	return e
+}
+
+// deploy sends a deploy job of app and waits for its result.
+func (e *bareEnv) deploy(t *testing.T, app string, mutate func(*models.DeployPayload)) (wsproto.JobResultPayload, string) {
+	t.Helper()
+	e.n++
+	jobID, depID := fmt.Sprintf("job-%s-%d", app, e.n), fmt.Sprintf("dep-%s-%d", app, e.n)
+	p := &models.DeployPayload{AppID: "app_" + app, AppName: app, RepoURL: e.git.URL, Branch: "main", GitToken: gitToken,
+		Port: 8080, Limits: models.Limits{MemoryBytes: 64 << 20, CPUMillis: 500}}
+	if mutate != nil {
+		mutate(p)
+	}
+	e.cp.SendJob(t, wsproto.JobPayload{JobID: jobID, Type: models.JobDeploy, AppID: p.AppID, DeploymentID: depID, Deploy: p})
+	res := e.cp.WaitResult(t, jobID, 3*time.Minute)
+	if !res.Success {
+		t.Logf("deploy %s: %s", depID, res.Message)
+	}
+	return res, depID
+}
+
+// buildLog is a deployment's build log as the agent sent it.
+func (e *bareEnv) buildLog(depID string) string {
+	var b strings.Builder
+	for _, env := range e.cp.Messages(wsproto.TypeBuildLog) {
+		var p wsproto.BuildLogPayload
+		if env.Decode(&p) == nil && p.DeploymentID == depID && int(p.Offset) == b.Len() {
+			b.WriteString(p.Data)
+		}
+	}
+	return b.String()
+}
+
+// answer is the body of the app on port, waiting a little for it.
+func answer(t *testing.T, port int) string {
+	t.Helper()
+	var body string
+	servertest.Eventually(t, 10*time.Second, fmt.Sprintf("app answers on %d", port), func() bool {
+		code, b, err := workertest.HTTPGet(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		body = b
+		return err == nil && code == http.StatusOK
+	})
+	return body
+}
+
+// hammer sends requests to an app without pause, always to the host port
+// of the last app_status "running" the control plane received for it, as
+// a router would, and counts the requests that failed (an error, or a
+// status other than 200).
+type hammer struct {
+	port     atomic.Int64
+	ok, fail atomic.Int64
+	mu       sync.Mutex
+	failures []string
+	bodies   map[string]int
+	stop     func()
+}
+
+func startHammer(t *testing.T, cp *workertest.ControlPlane, appID string, port int) *hammer {
+	h := &hammer{bodies: map[string]int{}}
+	h.port.Store(int64(port))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		cp.Follow(ctx, 0, func(env *wsproto.Envelope) {
+			var st models.AppStatusReport
+			if env.Type == wsproto.TypeAppStatus && env.Decode(&st) == nil && st.AppID == appID &&
+				st.Status == models.AppRunning && st.HostPort > 0 {
+				h.port.Store(int64(st.HostPort))
+			}
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		for ctx.Err() == nil {
+			port := h.port.Load()
+			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+			var body string
+			if err == nil {
+				var b strings.Builder
+				_, err = io.Copy(&b, resp.Body)
+				resp.Body.Close()
+				body = b.String()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			h.mu.Lock()
+			if err != nil {
+				h.fail.Add(1)
+				if len(h.failures) < 10 {
+					h.failures = append(h.failures, fmt.Sprintf("%s port %d: %v", time.Now().Format("15:04:05.000"), port, err))
+				}
+			} else {
+				h.ok.Add(1)
+				h.bodies[body]++
+			}
+			h.mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	h.stop = func() {
+		cancel()
+		wg.Wait()
+	}
+	t.Cleanup(h.stop)
+	return h
+}
+
+func appNames(app string) string {
+	return podmanOut("ps", "-a", "--filter", "label=wisehosting.app="+app, "--format", "{{.Names}}")
+}
+
+// A redeploy, two failed ones and a rollback, under constant requests:
+// none fails. A failed new version leaves the running one untouched.
+func TestZeroDowntimeRedeploy(t *testing.T) {
+	e := startBare(t, func(c *worker.Config) { c.HealthTimeout = 8 * time.Second })
+	const app, appID = "zdt", "app_zdt"
+	workertest.CleanupApp(t, app)
+
+	e.git.Commit(t, "v1", webApp("v1\n", "exec httpd -f -p 8080 -h /www"))
+	r1, _ := e.deploy(t, app, nil)
+	if !r1.Success || r1.HostPort == 0 {
+		t.Fatalf("first deploy: %+v", r1)
+	}
+	e.cp.WaitMessage(t, 5*time.Second, wsproto.TypeAppStatus, func(env *wsproto.Envelope) bool {
+		var st models.AppStatusReport
+		return env.Decode(&st) == nil && st.AppID == appID && st.HostPort == r1.HostPort && st.ContainerID == r1.ContainerID &&
+			st.Status == models.AppRunning && st.Message == "switching traffic"
+	})
+	if got := answer(t, r1.HostPort); got != "v1\n" {
+		t.Fatalf("v1 answered %q", got)
+	}
+
+	h := startHammer(t, e.cp, appID, r1.HostPort)
+	time.Sleep(300 * time.Millisecond)
+
+	// v2 says hello while it is checked (still named wh-zdt_next) and
+	// ticks after it took the app's name.
+	e.git.Commit(t, "v2", webApp("v2\n", "echo hello-v2; (while true; do echo tick-v2; sleep 1; done) & exec httpd -f -p 8080 -h /www"))
+	r2, _ := e.deploy(t, app, nil)
+	switched := time.Now()
+	if !r2.Success || r2.HostPort == r1.HostPort || r2.HostPort == 0 {
+		t.Fatalf("v2 deploy: %+v (v1 on %d)", r2, r1.HostPort)
+	}
+	if got := answer(t, r2.HostPort); got != "v2\n" {
+		t.Fatalf("v2 answered %q", got)
+	}
+	if got := h.port.Load(); got != int64(r2.HostPort) {
+		t.Fatalf("the hammer follows port %d, want %d", got, r2.HostPort)
+	}
+	if names := appNames(app); names != "wh-zdt" {
+		t.Fatalf("containers after the redeploy: %q", names)
+	}
+	if id := podmanOut("inspect", "--format", "{{.Id}}", "wh-zdt"); id != r2.ContainerID {
+		t.Fatalf("wh-zdt is %s, want the new container %s", id, r2.ContainerID)
+	}
+	if _, _, err := workertest.HTTPGet(fmt.Sprintf("http://127.0.0.1:%d/", r1.HostPort)); err == nil {
+		t.Fatalf("the old port %d still answers", r1.HostPort)
+	}
+	// Runtime logs reach the control plane before and after the rename;
+	// stats follow the renamed container.
+	logLine := func(msg string, after time.Time) func(*wsproto.Envelope) bool {
+		return func(env *wsproto.Envelope) bool {
+			var p wsproto.RuntimeLogPayload
+			if env.Decode(&p) != nil {
+				return false
+			}
+			return slices.ContainsFunc(p.Lines, func(l wsproto.RuntimeLogLine) bool {
+				return l.AppID == appID && l.Msg == msg && l.At.After(after)
+			})
+		}
+	}
+	e.cp.WaitMessage(t, 15*time.Second, wsproto.TypeRuntimeLog, logLine("hello-v2", time.Time{}))
+	e.cp.WaitMessage(t, 15*time.Second, wsproto.TypeRuntimeLog, logLine("tick-v2", switched.Add(time.Second)))
+	e.cp.WaitMessage(t, 15*time.Second, wsproto.TypeAppStats, func(env *wsproto.Envelope) bool {
+		var p wsproto.AppStatsPayload
+		return env.Decode(&p) == nil && p.At.After(switched) &&
+			slices.ContainsFunc(p.Apps, func(l wsproto.AppStatLine) bool { return l.AppID == appID && l.ContainerID == r2.ContainerID })
+	})
+
+	// A new version whose health check never passes (404 here), then one
+	// that exits at once: both fail, v2 serves on, untouched.
+	e.git.Commit(t, "v3", webApp("v3\n", "exec httpd -f -p 8080 -h /www"))
+	r3, _ := e.deploy(t, app, func(p *models.DeployPayload) { p.HealthCheckPath = "/healthz" })
+	e.git.Commit(t, "v4", webApp("v4\n", "echo bye-v4; exit 3"))
+	r4, _ := e.deploy(t, app, nil)
+	for _, c := range []struct {
+		res  wsproto.JobResultPayload
+		want string
+	}{{r3, "health check: GET /healthz"}, {r4, "bye-v4"}} {
+		if c.res.Success || !strings.Contains(c.res.Message, c.want) {
+			t.Fatalf("failing new version: %+v, want a failure with %q", c.res, c.want)
+		}
+		if got := answer(t, r2.HostPort); got != "v2\n" {
+			t.Fatalf("after a failed deploy the app answered %q", got)
+		}
+		if names := appNames(app); names != "wh-zdt" {
+			t.Fatalf("containers after a failed deploy: %q", names)
+		}
+		if id := podmanOut("inspect", "--format", "{{.Id}}", "wh-zdt"); id != r2.ContainerID {
+			t.Fatalf("a failed deploy replaced the container: %s", id)
+		}
+	}
+
+	// Rollback to v1's image: no build, v1 serves again in seconds.
+	start := time.Now()
+	r5, dep5 := e.deploy(t, app, func(p *models.DeployPayload) { p.ImageID = r1.ImageID })
+	took := time.Since(start)
+	if !r5.Success || r5.ImageID != r1.ImageID || took > 20*time.Second {
+		t.Fatalf("rollback after %v: %+v", took, r5)
+	}
+	if log := e.buildLog(dep5); strings.Contains(log, "STEP") || strings.Contains(log, "Cloning") || !strings.Contains(log, "Using the existing image") {
+		t.Fatalf("rollback log:\n%s", log)
+	}
+	if got := answer(t, r5.HostPort); got != "v1\n" {
+		t.Fatalf("after the rollback the app answered %q", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	h.stop()
+	t.Logf("rollback took %v; %d requests answered (%v), %d failed", took.Round(time.Millisecond), h.ok.Load(), h.bodies, h.fail.Load())
+	if n := h.fail.Load(); n != 0 {
+		t.Fatalf("%d requests failed:\n%s", n, strings.Join(h.failures, "\n"))
+	}
+	if h.bodies["v1\n"] == 0 || h.bodies["v2\n"] == 0 || h.ok.Load() < 50 {
+		t.Fatalf("answers %v", h.bodies)
+	}
+	if names := appNames(app); names != "wh-zdt" {
+		t.Fatalf("containers after the rollback: %q", names)
+	}
+	// Pruning keeps exactly the running image and the one it replaced.
+	want := []string{r1.ImageID, r2.ImageID}
+	slices.Sort(want)
+	servertest.Eventually(t, 15*time.Second, "images pruned to v1 and v2", func() bool {
+		got := strings.Fields(podmanOut("images", "-q", "--no-trunc", "--filter", "label=wisehosting.app="+app))
+		for i := range got {
+			got[i] = strings.TrimPrefix(got[i], "sha256:")
+		}
+		slices.Sort(got)
+		return slices.Equal(got, want)
+	})
+	// The failed new versions and the replaced containers were never the
+	// app's crashes or violations.
+	if vs := e.cp.Messages(wsproto.TypeViolation); len(vs) != 0 {
+		t.Fatalf("%d violations", len(vs))
+	}
+	for _, env := range e.cp.Messages(wsproto.TypeAppStatus) {
+		var st models.AppStatusReport
+		if env.Decode(&st) == nil && st.Status != models.AppRunning {
+			t.Fatalf("app_status %+v", st)
+		}
 	}
 }
