@@ -38,7 +38,7 @@ func TestDeployToRoutedBench(t *testing.T) {
 		}
 	}
 
-	var raw, platform []time.Duration
+	var raw, platform, redeploy []time.Duration
 	for i := range rounds {
 		// (a) by hand.
 		tag := fmt.Sprintf("localhost/wh-bench-raw:%d", i)
@@ -65,16 +65,34 @@ func TestDeployToRoutedBench(t *testing.T) {
 		}
 		waitOK(t, "http://"+p.addr+"/", app+".localhost")
 		platform = append(platform, time.Since(start))
+
+		// (c) a redeploy of a new commit, until the new body answers
+		// through the router (the old container is retired after that).
+		body := fmt.Sprintf("bench v%d\n", i+2)
+		git.Commit(t, "next", webApp(body, "exec httpd -f -p 8080 -h /www"))
+		start = time.Now()
+		if code := p.call("POST", "/v1/apps/"+app+"/deployments", nil, nil); code != 201 {
+			t.Fatalf("redeploy: %d", code)
+		}
+		waitBody(t, "http://"+p.addr+"/", app+".localhost", body)
+		redeploy = append(redeploy, time.Since(start))
+		git.Commit(t, "back", files)
 		p.call("DELETE", "/v1/apps/"+app, nil, nil)
+		// The worker runs one job at a time: let the redeploy's retirement
+		// of the old container and the delete finish before the next round.
+		waitFor(t, time.Minute, "the app to be gone", func() bool {
+			return workertest.Podman(t, "ps", "-a", "--filter", "label=wisehosting.app="+app, "--format", "{{.ID}}") == ""
+		})
 	}
 	med := func(d []time.Duration) time.Duration {
 		s := slices.Clone(d)
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
-	msg := fmt.Sprintf("deploy → first 200, %d rounds (median): podman build+run by hand %v, platform deploy → first routed 200 %v: %.2f×\n  by hand: %v\n  platform: %v",
+	msg := fmt.Sprintf("deploy → first 200, %d rounds (median): podman build+run by hand %v, platform first deploy → first routed 200 %v (%.2f×), redeploy → new version routed %v (%.2f×)\n  by hand: %v\n  first deploy: %v\n  redeploy: %v",
 		rounds, med(raw).Round(time.Millisecond), med(platform).Round(time.Millisecond),
-		float64(med(platform))/float64(med(raw)), raw, platform)
+		float64(med(platform))/float64(med(raw)), med(redeploy).Round(time.Millisecond),
+		float64(med(redeploy))/float64(med(raw)), raw, platform, redeploy)
 	t.Log(msg)
 	fmt.Println(msg)
 }
@@ -84,6 +102,18 @@ func mustRun(t *testing.T, name string, args ...string) {
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+func waitBody(t *testing.T, url, host, want string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if code, body, err := get(url, host, ""); err == nil && code == 200 && body == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s (Host %s) never answered %q", url, host, want)
 }
 
 func waitOK(t *testing.T, url, host string) {
