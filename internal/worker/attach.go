@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -88,34 +89,40 @@ func nextOf(c psContainer) (string, bool) {
 // settleNext decides what a new version of app left in cs by an earlier
 // deploy is, and returns the app's current container (if any) and cs as
 // it is after that:
-//   - the app's container runs (or the new version does not either): the
-//     deploy did not get to switch; the new version is removed (a deploy
-//     job that did not finish is redelivered and runs again);
-//   - there is no app container any more, or only a stopped one while the
-//     new version runs: the switch was made (traffic was moved before the
-//     old container was stopped) and only the rename is missing; the old
-//     container is removed and the new version takes the app's name.
+//   - the deploy had switched traffic to it (its id is in the switch
+//     record, written before the app_status that moves the route), or
+//     there is no app container any more, or only a stopped one while the
+//     new version runs: only the end of the switch is missing; the old
+//     container is removed and the new version takes the app's name;
+//   - else the deploy did not get to switch: the new version is removed
+//     (a deploy job that did not finish is redelivered and runs again).
 func (a *Agent) settleNext(ctx context.Context, app string, cs []psContainer) (psContainer, bool, []psContainer, error) {
 	name, next := ContainerName(app), NextContainerName(app)
 	cur, hasCur := findContainer(cs, name)
 	nc, hasNext := findContainer(cs, next)
+	switched := a.switchedTo(app)
 	if !hasNext {
+		if switched != "" {
+			a.recordSwitch(app, "")
+		}
 		return cur, hasCur, cs, nil
 	}
 	if got, ok := nextOf(nc); !ok || got != app {
 		return cur, hasCur, cs, fmt.Errorf("container %s was not made by this worker for app %s: remove it", next, app)
 	}
 	out := slices.Clone(cs)
-	if hasCur && (isRunningState(cur.State) || !isRunningState(nc.State)) {
+	if hasCur && switched != nc.ID && (isRunningState(cur.State) || !isRunningState(nc.State)) {
 		a.log.Info("removing a new version a deploy did not finish", "app", app, "container", shortID(nc.ID))
 		if err := a.removeContainer(ctx, nc.ID); err != nil {
 			return cur, hasCur, cs, err
 		}
+		a.recordSwitch(app, "")
 		out = slices.DeleteFunc(out, func(c psContainer) bool { return c.ID == nc.ID })
 		return cur, hasCur, out, nil
 	}
 	a.log.Info("completing a deploy's switch to its new version", "app", app, "container", shortID(nc.ID))
 	if hasCur {
+		a.expectStop(cur.ID)
 		if err := a.removeContainer(ctx, cur.ID); err != nil {
 			return cur, hasCur, cs, err
 		}
@@ -124,6 +131,7 @@ func (a *Agent) settleNext(ctx context.Context, app string, cs []psContainer) (p
 	if err := a.renameContainer(ctx, nc.ID, name); err != nil {
 		return psContainer{}, false, out, err
 	}
+	a.recordSwitch(app, "")
 	for i := range out {
 		if out[i].ID == nc.ID {
 			out[i].Names = []string{name}
@@ -131,6 +139,57 @@ func (a *Agent) settleNext(ctx context.Context, app string, cs []psContainer) (p
 		}
 	}
 	return nc, true, out, nil
+}
+
+// switchFile records, per app, the new version a deploy has switched
+// traffic to and not yet renamed: a crash in between (during the drain)
+// must complete that switch, never undo it (the route already points at
+// the new version). Jobs run one at a time and the start-up sweep before
+// them, so the file has one writer.
+const switchFile = "switches.json"
+
+// recordSwitch records (id) or forgets ("") the switch of app. A record
+// that cannot be written is logged: settling then falls back to what
+// runs.
+func (a *Agent) recordSwitch(app, id string) {
+	path := filepath.Join(a.cfg.DataDir, switchFile)
+	m := a.readSwitches()
+	if id == "" {
+		if _, ok := m[app]; !ok {
+			return
+		}
+		delete(m, app)
+	} else {
+		m[app] = id
+	}
+	var err error
+	if len(m) == 0 {
+		err = os.Remove(path) // nothing in flight: no file
+	} else {
+		var b []byte
+		if b, err = json.Marshal(m); err == nil {
+			tmp := path + ".tmp"
+			if err = os.WriteFile(tmp, b, 0o600); err == nil {
+				err = os.Rename(tmp, path)
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		a.log.Warn("record a deploy's switch", "app", app, "err", err)
+	}
+}
+
+// switchedTo is the new version app was switched to, if recorded.
+func (a *Agent) switchedTo(app string) string { return a.readSwitches()[app] }
+
+func (a *Agent) readSwitches() map[string]string {
+	m := map[string]string{}
+	b, err := os.ReadFile(filepath.Join(a.cfg.DataDir, switchFile))
+	if err == nil && json.Unmarshal(b, &m) != nil {
+		a.log.Warn("switch record unreadable; ignored", "file", switchFile)
+		m = map[string]string{}
+	}
+	return m
 }
 
 // ---- inotify ----

@@ -189,6 +189,9 @@ func TestBlueGreenOrderOfOperations(t *testing.T) {
 	if res.HostPort == 21005 || res.ContainerID != testCID {
 		t.Fatalf("result %+v", res)
 	}
+	if got := a.switchedTo("web"); got != "" {
+		t.Fatalf("switch record %q left after a complete switch", got)
+	}
 }
 
 func TestBlueGreenFailureLeavesOldUntouched(t *testing.T) {
@@ -400,6 +403,9 @@ func TestBlueGreenCleanupFailureAfterSwitch(t *testing.T) {
 	if !res.Success || !strings.Contains(res.Message, "device busy") || res.ContainerID != testCID {
 		t.Fatalf("result %+v", res)
 	}
+	if got := a.switchedTo("web"); got != testCID {
+		t.Fatalf("switch record %q: the next settling would undo the switch", got)
+	}
 }
 
 // psEntry renders one `podman ps -a --format json` entry.
@@ -410,34 +416,41 @@ func psEntry(id, name, app, state string) string {
 
 func TestSettleNextAtStartUp(t *testing.T) {
 	cases := []struct {
-		name string
-		ps   []string
-		want []string // container commands, in order
+		name     string
+		ps       []string
+		want     []string // container commands, in order
+		switched string   // the switch record (a deploy that died in its drain)
 	}{
 		{"unfinished deploy: the new version goes",
 			[]string{psEntry("cur", "wh-web", "web", "running"), psEntry("nxt", "wh-web_next", "web", "running")},
-			[]string{"podman rm -f -v -- nxt"}},
+			[]string{"podman rm -f -v -- nxt"}, ""},
 		{"unfinished deploy, both down: the new version goes",
 			[]string{psEntry("cur", "wh-web", "web", "exited"), psEntry("nxt", "wh-web_next", "web", "exited")},
-			[]string{"podman rm -f -v -- nxt"}},
+			[]string{"podman rm -f -v -- nxt"}, ""},
 		{"switched, old removed: only the rename was missing",
 			[]string{psEntry("nxt", "wh-web_next", "web", "running")},
-			[]string{"podman rename -- nxt wh-web"}},
+			[]string{"podman rename -- nxt wh-web"}, ""},
 		{"switched, old stopped: the old goes, the new takes the name",
 			[]string{psEntry("cur", "wh-web", "web", "exited"), psEntry("nxt", "wh-web_next", "web", "running")},
-			[]string{"podman rm -f -v -- cur", "podman rename -- nxt wh-web"}},
+			[]string{"podman rm -f -v -- cur", "podman rename -- nxt wh-web"}, ""},
 		{"an app called web-next is another app",
 			[]string{psEntry("cur", "wh-web", "web", "running"), psEntry("other", "wh-web-next", "web-next", "running")},
-			nil},
+			nil, ""},
 		{"a container of that name that is not ours is left alone",
 			[]string{psEntry("cur", "wh-web", "web", "running"),
 				`{"Id":"foreign","Names":["wh-web_next"],"State":"running","Labels":{}}`},
-			nil},
+			nil, ""},
 		{"another agent's new version is left alone (it may be checking it now)",
 			[]string{psEntry("cur", "wh-web", "web", "running"),
 				strings.Replace(psEntry("nxt", "wh-web_next", "web", "running"), `"Labels":{`, `"Labels":{"wisehosting.agent":"other",`, 1)},
-			nil},
-		{"nothing to do", []string{psEntry("cur", "wh-web", "web", "running")}, nil},
+			nil, ""},
+		{"nothing to do", []string{psEntry("cur", "wh-web", "web", "running")}, nil, ""},
+		{"switched, died while draining: the switch is completed, not undone",
+			[]string{psEntry("cur", "wh-web", "web", "running"), psEntry("nxt", "wh-web_next", "web", "running")},
+			[]string{"podman rm -f -v -- cur", "podman rename -- nxt wh-web"}, "nxt"},
+		{"a switch record of another container does not count",
+			[]string{psEntry("cur", "wh-web", "web", "running"), psEntry("nxt", "wh-web_next", "web", "running")},
+			[]string{"podman rm -f -v -- nxt"}, "older"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -447,10 +460,16 @@ func TestSettleNextAtStartUp(t *testing.T) {
 			f.on("podman rename -- ", "", nil)
 			a := newTestAgent(t, f)
 			t.Cleanup(func() { monitors.Delete(a) })
+			if tc.switched != "" {
+				a.recordSwitch("web", tc.switched)
+			}
 			a.reconcileNextContainers(a.ctx)
 			got := slices.DeleteFunc(f.commands(), func(c string) bool { return strings.HasPrefix(c, "podman ps") })
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("commands %q, want %q", got, tc.want)
+			}
+			if len(tc.want) > 0 && a.switchedTo("web") != "" {
+				t.Fatalf("switch record left: %q", a.switchedTo("web"))
 			}
 		})
 	}

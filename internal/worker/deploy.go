@@ -354,6 +354,9 @@ func (d *deployment) start(imageID string) (string, int, error) {
 
 	// The switch. The control plane moves the app's route when it gets
 	// this status; the heartbeat reports the new container from now on.
+	// It is recorded first: an agent that dies before the rename then
+	// completes the switch when it starts again (settleNext).
+	a.recordSwitch(p.AppName, cid)
 	m := a.monitor()
 	m.promote(p.AppID, cid)
 	defer m.promote(p.AppID, "")
@@ -374,6 +377,8 @@ func (d *deployment) start(imageID string) (string, int, error) {
 		d.log.Warn("new version not renamed", "container", shortID(cid), "err", err)
 		d.say("Warning: %v", err)
 		warnings = append(warnings, err.Error())
+	} else if len(warnings) == 0 {
+		a.recordSwitch(p.AppName, "") // done; else the next settleNext ends it
 	}
 	d.say("Running: container %s, port %d", shortID(cid), port)
 	if len(warnings) > 0 {
@@ -520,6 +525,9 @@ func (d *deployment) waitHealthy(cid string, port int) error {
 		case <-a.ctx.Done():
 		case <-time.After(healthPoll):
 		}
+	}
+	if err := a.ctx.Err(); err != nil {
+		return fmt.Errorf("health check interrupted: the agent is stopping: %w", err)
 	}
 	if p.HealthCheckPath != "" {
 		return fmt.Errorf("health check: GET %s did not answer with a status from 200 to 399 within %s (last: %s)",
