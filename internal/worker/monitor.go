@@ -232,9 +232,10 @@ func (m *monitor) stopExpected(h *appHealth, finishedAt time.Time) bool {
 		if !ok || k == "" || finishedAt.Before(t.Add(-2*time.Second)) || finishedAt.Sub(t) >= expectStopFor {
 			continue
 		}
-		// A name outlives its container: a deploy announces the stop of
-		// the old wh-<app> and then starts a new one under that name. The
-		// announcement covers only a container already running then.
+		// A name outlives its container: a stop announced by name (a
+		// stop job) is followed by a new container under that name (a
+		// deploy's new version, renamed). The announcement covers only a
+		// container already running then.
 		if k == h.Name && !h.startedAt.IsZero() && h.startedAt.After(t) {
 			continue
 		}

@@ -19,8 +19,9 @@ func (a *Agent) allocatePort() (int, error) {
 	return a.pickHostPort(a.ctx, 0, nil, cs)
 }
 
-// pickHostPort returns prefer when it is in range and free (an app
-// redeployed keeps its host port), else a random free port not in exclude
+// pickHostPort returns prefer when it is in range and free, else a random
+// free port not in exclude (a deploy prefers none: its new version runs
+// beside the old container, whose port cs shows as busy)
 // (ports that just failed to bind): the scan starts at a random offset and
 // wraps around. A port is busy when something listens on it (ss -tlnH) or
 // when one of the containers cs — running or not — publishes it (a stopped
