@@ -629,3 +629,30 @@ func mustPS(t *testing.T, c ctr) managedCtr {
 	}
 	return list[0]
 }
+
+// A new version that answered its check but exited before the monitor saw
+// it under the app's name crashed: it is restarted, not taken as a silent
+// baseline (which would leave the app down).
+func TestMonitorPromotedVersionExitedIsACrash(t *testing.T) {
+	s := newScene(t)
+	next := ctr{id: longID("n1"), name: "web_next", app: "app-1", state: "running", started: s.now, hostPort: 21002}
+	s.check(next)
+	s.advance(3 * time.Second)
+	gone := next
+	gone.name, gone.state, gone.exit, gone.finished = "web", "exited", 3, s.now
+	msgs, _ := s.check(gone)
+	st := ofType[models.AppStatusReport](msgs, wsproto.TypeAppStatus)
+	if len(st) != 1 || st[0].Status != models.AppCrashed || !strings.Contains(st[0].Message, "restarting") {
+		t.Fatalf("promoted version found exited: %+v", st)
+	}
+	s.advance(restartBackoffMin)
+	if _, cmds := s.check(gone); !has(cmds, "podman start "+next.id) {
+		t.Fatalf("not restarted: %q", cmds)
+	}
+	// An agent restart that finds an exited app is still a silent baseline.
+	s2 := newScene(t)
+	old := ctr{id: longID("o1"), name: "web", app: "app-1", state: "exited", exit: 3, started: s2.now.Add(-time.Hour), finished: s2.now.Add(-time.Minute)}
+	if _, cmds := s2.check(old); has(cmds, "podman start") {
+		t.Fatalf("restarted an app found exited at first sight: %q", cmds)
+	}
+}

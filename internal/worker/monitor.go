@@ -67,7 +67,12 @@ type appHealth struct {
 	HostPort        int
 
 	seen bool
-	info *ctrInspect // last inspect (log path, limits, upper dir)
+	// verified: a deploy saw this container answer while it was the app's
+	// new version (named _next). If it has exited by the time the monitor
+	// first sees it under the app's name, that exit is a crash of the app,
+	// not a baseline to accept silently (the app would stay down).
+	verified bool
+	info     *ctrInspect // last inspect (log path, limits, upper dir)
 	// What `podman ps` said last time; a change means inspect again.
 	psState             string
 	psStarted, psExited int64
@@ -645,6 +650,7 @@ func (m *monitor) checkOne(ctx context.Context, h *appHealth, c *managedCtr, ins
 		// OOM violations of the app. Once it takes the app's name it is
 		// seen for the first time: its baseline.
 		h.seen = false
+		h.verified = true
 		return
 	}
 	running := isRunningState(c.State)
@@ -667,6 +673,13 @@ func (m *monitor) checkOne(ctx context.Context, h *appHealth, c *managedCtr, ins
 	}
 	kills := m.oom.killsOf(c.ID)
 
+	if !h.seen && h.verified && !running {
+		// Promoted from _next but already down: judge the exit below as
+		// that of a running app.
+		h.seen, h.verified = true, false
+		h.restartBase, h.lastRestarts = restarts, restarts
+		h.running, h.startedAt, h.oomSeen = true, startedAt, 0
+	}
 	if !h.seen {
 		h.seen = true
 		h.restartBase, h.lastRestarts = restarts, restarts
