@@ -419,6 +419,15 @@ func TestPlatformEndToEnd(t *testing.T) {
 	}
 	p.waitBody(app, "version one\n", 20*time.Second)
 
+	// A custom domain routes to the same app.
+	domain := app + ".example.org"
+	if code := p.call("POST", "/v1/apps/"+app+"/domains", map[string]string{"domain": domain}, nil); code != 201 {
+		t.Fatalf("add domain: %d", code)
+	}
+	if code, body, err := get("http://"+p.addr+"/", domain, ""); err != nil || code != 200 || body != "version one\n" {
+		t.Errorf("through the custom domain: %d %q %v", code, body, err)
+	}
+
 	// A line the app printed reaches the runtime log.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
