@@ -30,4 +30,6 @@ check internal/logbus
 # json v2 is the standard library's encoding/json/v2 (still behind
 # GOEXPERIMENT in Go 1.26), published as a module by its Go authors.
 check internal/wsproto "$mod/internal/models" github.com/go-json-experiment/json
+# The CLI is a plain HTTP client of /v1: it shares validators, nothing else.
+check internal/cli "$mod/internal/models" golang.org/x/term golang.org/x/sys
 echo "boundaries ok"
