@@ -87,6 +87,20 @@ func (d *Dispatcher) onHeartbeat(ctx context.Context, wid int64, e *wsproto.Enve
 	return nil
 }
 
+// runsJobFor reports whether worker wid holds an unfinished job of app.
+func (d *Dispatcher) runsJobFor(ctx context.Context, wid int64, appID string) bool {
+	jobs, err := d.store.ListUnfinishedJobsForWorker(ctx, wid)
+	if err != nil {
+		return false
+	}
+	for i := range jobs {
+		if jobs[i].AppID == appID {
+			return true
+		}
+	}
+	return false
+}
+
 // ownJob loads a job and checks it belongs to the worker.
 func (d *Dispatcher) ownJob(ctx context.Context, wid int64, jobID string) (*store.Job, error) {
 	job, err := d.store.GetJob(ctx, jobID)
@@ -284,8 +298,22 @@ func (d *Dispatcher) onAppStatus(ctx context.Context, wid int64, e *wsproto.Enve
 		return err
 	}
 	app, err := d.store.GetApp(ctx, p.AppID)
-	if err != nil || app.WorkerID != wid {
+	if err != nil {
 		return errNotYours
+	}
+	if app.WorkerID != wid {
+		// An app's first deploy reports its new container before the job
+		// result places the app on the worker: accept it from the worker
+		// that runs one of the app's jobs, drop it from anyone else.
+		if app.WorkerID != 0 || !d.runsJobFor(ctx, wid, app.ID) {
+			return errNotYours
+		}
+		if p.Status == models.AppRunning && p.HostPort > 0 && p.ContainerID != "" {
+			rt := app.Runtime()
+			rt.Status, rt.StatusMessage, rt.WorkerID, rt.HostPort, rt.ContainerID = p.Status, p.Message, wid, p.HostPort, p.ContainerID
+			return d.store.UpdateAppRuntime(ctx, app.ID, rt)
+		}
+		return nil
 	}
 	// A running report with a host port names the container that serves the
 	// app now: a zero-downtime deploy reports its new container this way
