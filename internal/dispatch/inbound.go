@@ -67,24 +67,13 @@ func (d *Dispatcher) onHeartbeat(ctx context.Context, wid int64, e *wsproto.Enve
 	}
 	res, _ := json.Marshal(p.Resources)
 	apps, _ := json.Marshal(p.Apps)
-	if err := d.store.UpdateWorkerHeartbeat(ctx, wid, d.now(), string(res), string(apps)); err != nil {
-		return err
-	}
 	if _, first := d.fresh.LoadAndDelete(wid); first {
 		d.Kick() // a worker that just came online may take pending jobs
 	}
-	// Level-triggered reconciliation: what the worker runs is the truth
-	// about each app's container.
-	for _, a := range p.Apps {
-		app, err := d.store.GetApp(ctx, a.AppID)
-		if err != nil || app.WorkerID != wid {
-			continue
-		}
-		if app.Status != a.Status && a.Status != "" {
-			_ = d.store.SetAppStatus(ctx, app.ID, a.Status, "")
-		}
-	}
-	return nil
+	// Recorded by the batch writer (ingest.go), with the reconciliation of
+	// what the worker runs: one transaction for many workers' heartbeats.
+	return d.enqueueIngest(ctx, ingestItem{workerID: wid, heartbeat: &heartbeatItem{at: d.now(),
+		resources: string(res), appsJSON: string(apps), apps: p.Apps}})
 }
 
 // runsJobFor reports whether worker wid holds an unfinished job of app.

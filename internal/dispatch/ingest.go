@@ -8,10 +8,12 @@ import (
 	"github.com/wisehosting/wisehosting/internal/wsproto"
 )
 
-// The high-volume reports — runtime logs every few seconds and stats every
-// ten from every worker — are verified and decoded in the worker's read
-// loop, then written in batches by one goroutine: one ownership query per
-// worker and one transaction per batch instead of several per message. A
+// The high-volume reports — runtime logs every few seconds, stats every ten
+// and heartbeats every thirty from every worker — are verified and decoded
+// in the worker's read loop, then written in batches by one goroutine: one
+// ownership query and one transaction per kind per batch instead of several
+// per message. (It also keeps the read loops away from the database, so
+// their stacks stay small: a hub holds thousands of them.) A
 // full queue blocks the read loop, which stops reading that socket: back
 // pressure instead of unbounded memory.
 const (
@@ -21,9 +23,17 @@ const (
 )
 
 type ingestItem struct {
-	workerID int64
-	logs     []wsproto.RuntimeLogLine
-	stats    *wsproto.AppStatsPayload
+	workerID  int64
+	logs      []wsproto.RuntimeLogLine
+	stats     *wsproto.AppStatsPayload
+	heartbeat *heartbeatItem
+}
+
+type heartbeatItem struct {
+	at        time.Time
+	resources string
+	appsJSON  string
+	apps      []wsproto.HeartbeatApp
 }
 
 func (d *Dispatcher) enqueueIngest(ctx context.Context, it ingestItem) error {
@@ -84,43 +94,64 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	// A worker may only report on apps placed on it: one query per worker.
-	refs := map[int64]map[string]bool{}
+	// A worker may only report on apps placed on it: one query per batch.
+	ids := map[string]bool{}
 	for _, it := range batch {
-		m := refs[it.workerID]
-		if m == nil {
-			m = map[string]bool{}
-			refs[it.workerID] = m
-		}
 		for _, l := range it.logs {
-			m[l.AppID] = true
+			ids[l.AppID] = true
 		}
 		if it.stats != nil {
 			for _, s := range it.stats.Apps {
-				m[s.AppID] = true
+				ids[s.AppID] = true
+			}
+		}
+		if it.heartbeat != nil {
+			for _, a := range it.heartbeat.apps {
+				ids[a.AppID] = true
 			}
 		}
 	}
-	owned := make(map[int64]map[string]bool, len(refs))
-	for wid, ids := range refs {
-		list := make([]string, 0, len(ids))
-		for id := range ids {
-			list = append(list, id)
+	list := make([]string, 0, len(ids))
+	for id := range ids {
+		list = append(list, id)
+	}
+	placed, err := d.store.AppPlacements(ctx, list)
+	if err != nil {
+		d.log.Error("check report ownership", "apps", len(list), "err", err)
+		placed = map[string]store.AppPlacement{}
+	}
+	owned := func(wid int64, appID string) bool {
+		p, ok := placed[appID]
+		return ok && p.WorkerID == wid
+	}
+
+	var hbs []store.WorkerHeartbeat
+	for _, it := range batch {
+		if hb := it.heartbeat; hb != nil {
+			hbs = append(hbs, store.WorkerHeartbeat{WorkerID: it.workerID, At: hb.at, ResourcesJSON: hb.resources, AppsJSON: hb.appsJSON})
 		}
-		m, err := d.store.AppIDsOnWorker(ctx, wid, list)
-		if err != nil {
-			d.log.Error("check report ownership", "worker_id", wid, "err", err)
-			m = map[string]bool{}
+	}
+	if err := d.store.UpdateWorkerHeartbeats(ctx, hbs); err != nil {
+		d.log.Error("store heartbeats", "workers", len(hbs), "err", err)
+	}
+	// Level-triggered reconciliation: what the worker runs is the truth
+	// about each app's container.
+	for _, it := range batch {
+		if it.heartbeat == nil {
+			continue
 		}
-		owned[wid] = m
+		for _, a := range it.heartbeat.apps {
+			if owned(it.workerID, a.AppID) && a.Status != "" && placed[a.AppID].Status != a.Status {
+				_ = d.store.SetAppStatus(ctx, a.AppID, a.Status, "")
+			}
+		}
 	}
 
 	var lines []store.RuntimeLogLine
 	var stats []store.AppStat
 	for _, it := range batch {
-		mine := owned[it.workerID]
 		for _, l := range it.logs {
-			if mine[l.AppID] {
+			if owned(it.workerID, l.AppID) {
 				lines = append(lines, store.RuntimeLogLine{AppID: l.AppID, Stream: l.Stream, Msg: l.Msg, At: l.At})
 			}
 		}
@@ -130,7 +161,7 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 				at = d.now()
 			}
 			for _, s := range it.stats.Apps {
-				if mine[s.AppID] {
+				if owned(it.workerID, s.AppID) {
 					stats = append(stats, store.AppStat{AppID: s.AppID, At: at, CPUPercent: s.CPUPercent, MemBytes: s.MemBytes,
 						MemLimitBytes: s.MemLimitBytes, NetRxBytes: s.NetRxBytes, NetTxBytes: s.NetTxBytes, PIDs: s.PIDs})
 				}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 )
@@ -335,6 +336,41 @@ func (s *Store) setCurrentDeployment(ctx context.Context, tx *sql.Tx, appID, dep
 	_, err := tx.ExecContext(ctx, s.q(`UPDATE apps SET current_deployment_id = ?, updated_at = ? WHERE id = ?`),
 		deploymentID, ms(at), appID)
 	return err
+}
+
+// AppPlacement is where an app is placed (WorkerID 0: nowhere) and its
+// recorded status.
+type AppPlacement struct {
+	WorkerID int64
+	Status   string
+}
+
+// AppPlacements returns the placement of each of ids that exists, in one
+// query per 500 ids: the worker report path checks whole batches with it.
+func (s *Store) AppPlacements(ctx context.Context, ids []string) (map[string]AppPlacement, error) {
+	out := make(map[string]AppPlacement, len(ids))
+	for chunk := range slices.Chunk(ids, 500) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.r.QueryContext(ctx, s.qDynamic(`SELECT id, worker_id, status FROM apps WHERE id IN (`+placeholders(len(chunk))+`)`), args...)
+		type row struct {
+			id string
+			p  AppPlacement
+		}
+		got, err := collect(rows, err, func(sc scanner) (row, error) {
+			var r row
+			return r, sc.Scan(&r.id, nullable[int64]{&r.p.WorkerID}, &r.p.Status)
+		})
+		if err != nil {
+			return nil, wrapErr(err, "app placements")
+		}
+		for _, r := range got {
+			out[r.id] = r.p
+		}
+	}
+	return out, nil
 }
 
 // AppIDsOnWorker returns which of ids are apps placed on workerID, in one

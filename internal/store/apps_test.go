@@ -8,6 +8,34 @@ import (
 	"time"
 )
 
+func TestAppPlacements(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, team := newUser(t, s, "p@example.com")
+		w := newWorker(t, s, "pw")
+		placed := newApp(t, s, team.ID, "placed")
+		loose := newApp(t, s, team.ID, "loose")
+		must(t, s.UpdateAppRuntime(ctx, placed.ID, AppRuntime{Status: "running", WorkerID: w.ID, HostPort: 20001}))
+		got, err := s.AppPlacements(ctx, []string{placed.ID, loose.ID, "app_missing"})
+		must(t, err)
+		if len(got) != 2 || got[placed.ID] != (AppPlacement{WorkerID: w.ID, Status: "running"}) ||
+			got[loose.ID] != (AppPlacement{Status: AppCreated}) {
+			t.Fatalf("AppPlacements = %+v", got)
+		}
+		// More ids than one query takes.
+		many := make([]string, 1200)
+		for i := range many {
+			many[i] = "app_x" + strings.Repeat("y", i%7)
+		}
+		many[1100] = placed.ID
+		got, err = s.AppPlacements(ctx, many)
+		must(t, err)
+		if len(got) != 1 || got[placed.ID].WorkerID != w.ID {
+			t.Fatalf("AppPlacements over chunks = %+v", got)
+		}
+	})
+}
+
 func TestWorkers(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
@@ -31,7 +59,10 @@ func TestWorkers(t *testing.T) {
 			Address: "10.0.0.5", RegisteredAt: tnow()}
 		must(t, s.UpdateWorkerRegistration(ctx, w1.ID, reg))
 		hb := tnow().Add(time.Second)
-		must(t, s.UpdateWorkerHeartbeat(ctx, w1.ID, hb, `{"cpus":4}`, `[{"app_id":"x"}]`))
+		must(t, s.UpdateWorkerHeartbeats(ctx, []WorkerHeartbeat{
+			{WorkerID: w1.ID, At: hb, ResourcesJSON: `{"cpus":4}`, AppsJSON: `[{"app_id":"x"}]`},
+			{WorkerID: 999999, At: hb, ResourcesJSON: `{}`, AppsJSON: `[]`}, // gone: ignored
+		}))
 		must(t, s.SetWorkerDraining(ctx, w1.ID, true))
 		got, err = s.GetWorker(ctx, w1.ID)
 		must(t, err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 )
@@ -157,13 +158,36 @@ func (s *Store) UpdateWorkerRegistration(ctx context.Context, id int64, reg Work
 	return nil
 }
 
-// UpdateWorkerHeartbeat stores a heartbeat's resources and apps (JSON, kept
-// verbatim) and the time it was seen.
-func (s *Store) UpdateWorkerHeartbeat(ctx context.Context, id int64, at time.Time, resourcesJSON, appsJSON string) error {
-	err := s.execOne(ctx, `UPDATE workers SET last_seen_at = ?, resources_json = ?, apps_json = ? WHERE id = ?`,
-		ms(at), resourcesJSON, appsJSON, id)
+// WorkerHeartbeat is one heartbeat to record (see UpdateWorkerHeartbeats).
+type WorkerHeartbeat struct {
+	WorkerID      int64
+	At            time.Time
+	ResourcesJSON string
+	AppsJSON      string
+}
+
+// UpdateWorkerHeartbeats records a batch of heartbeats in one transaction
+// with one prepared statement; heartbeats of workers that no longer exist
+// are ignored.
+func (s *Store) UpdateWorkerHeartbeats(ctx context.Context, hbs []WorkerHeartbeat) error {
+	if len(hbs) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE workers SET last_seen_at = ?, resources_json = ?, apps_json = ? WHERE id = ?`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, h := range hbs {
+			if _, err := stmt.ExecContext(ctx, ms(h.At), h.ResourcesJSON, h.AppsJSON, h.WorkerID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return wrapErr(err, "update worker %d heartbeat", id)
+		return wrapErr(err, "update %d worker heartbeats", len(hbs))
 	}
 	return nil
 }
