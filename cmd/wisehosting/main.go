@@ -2,6 +2,7 @@
 //
 //	wisehosting serve [flags]   run the control plane (see --help)
 //	wisehosting dev [flags]     control plane + local worker, for one machine
+//	wisehosting admin …         operators' accounts of wisehosting-admin (local)
 //	wisehosting version
 package main
 
@@ -16,6 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/wisehosting/wisehosting/internal/admin"
 	"github.com/wisehosting/wisehosting/internal/cli"
 	"github.com/wisehosting/wisehosting/internal/config"
 	"github.com/wisehosting/wisehosting/internal/devmode"
@@ -40,6 +42,7 @@ const usage = `usage: wisehosting <command> [flags]
 commands:
   dev       run the whole platform on this machine: control plane + a local worker
   serve     run the control plane (API, dashboard, worker hub)
+  admin     manage wisehosting-admin accounts on this server (wisehosting admin help)
   version   print the version
 `
 
@@ -70,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "dev":
 		log := newLogger(stderr, config.Default())
 		return devmode.Run(ctx, args[1:], devmode.Options{Version: version, Getenv: os.Getenv, Stdout: stdout, Logger: log})
+	case "admin":
+		return admin.Command{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}.Run(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return nil
