@@ -22,9 +22,10 @@ import (
 
 // upConn is one pooled connection to an upstream.
 type upConn struct {
-	c  net.Conn
-	br *bufio.Reader
-	bw *bufio.Writer
+	c         net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
 }
 
 // connPool keeps idle upstream connections by address.
@@ -33,21 +34,38 @@ type connPool struct {
 	idle map[string][]*upConn
 }
 
-const maxIdlePerUpstream = 512
+const (
+	maxIdlePerUpstream = 512
+	// maxIdleTime: apps (and their frameworks' keep-alive timeouts) close
+	// idle connections; older ones are dropped instead of tried.
+	maxIdleTime = 30 * time.Second
+)
 
 func (p *connPool) get(addr string) *upConn {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	cs := p.idle[addr]
 	if len(cs) == 0 {
+		p.mu.Unlock()
 		return nil
 	}
-	c := cs[len(cs)-1]
+	c := cs[len(cs)-1] // the most recently used
 	p.idle[addr] = cs[:len(cs)-1]
+	var stale []*upConn
+	if time.Since(c.idleSince) > maxIdleTime {
+		// It and every older one: drop them all.
+		stale = append(cs[:len(cs)-1:len(cs)-1], c)
+		delete(p.idle, addr)
+		c = nil
+	}
+	p.mu.Unlock()
+	for _, s := range stale {
+		_ = s.c.Close()
+	}
 	return c
 }
 
 func (p *connPool) put(addr string, c *upConn) {
+	c.idleSince = time.Now()
 	p.mu.Lock()
 	if p.idle == nil {
 		p.idle = map[string][]*upConn{}
@@ -211,15 +229,20 @@ func (rt *Router) roundTrip(c *upConn, r *http.Request, t *target) (*http.Respon
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, errors.Join(errNoResponse, err)
 	}
-	resp, err := http.ReadResponse(c.br, r)
-	if err != nil {
-		return nil, err
+	for {
+		resp, err := http.ReadResponse(c.br, r)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			resp.Body.Close()
+			return nil, errors.New("router: the app switched protocols without being asked to")
+		case resp.StatusCode >= 100 && resp.StatusCode < 200:
+			continue // 103 Early Hints and the like: informational, the real answer follows
+		}
+		return resp, nil
 	}
-	if resp.StatusCode == http.StatusSwitchingProtocols || (resp.StatusCode >= 100 && resp.StatusCode < 200) {
-		resp.Body.Close()
-		return nil, errors.New("router: unexpected informational response to a request without a body")
-	}
-	return resp, nil
 }
 
 // copyResponse sends resp to the client and returns c to the pool when

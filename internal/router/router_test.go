@@ -408,3 +408,38 @@ func TestFastPathConnectionHandling(t *testing.T) {
 		}
 	}
 }
+
+// An informational answer (103 Early Hints) before the real one is skipped.
+func TestFastPathSkipsInformational(t *testing.T) {
+	f := newFakeStore()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					fmt.Fprint(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	f.set("hints", "running", ln.Addr().String())
+	_, front := newRouter(t, f)
+	for range 3 {
+		if code, body, _ := get(t, front, "hints.apps.test", "/"); code != 200 || body != "ok" {
+			t.Fatalf("%d %q", code, body)
+		}
+	}
+}
