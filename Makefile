@@ -57,3 +57,22 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
 .PHONY: bench
 bench: ## Run the benchmarks (separate from tests); figures go to docs/BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+.PHONY: web-check
+web-check: ## Dashboard: npm ci, type check, component tests (Vitest), rebuild web/dist and fail if it differs from the committed one
+	@scripts/web-check.sh
+
+.PHONY: web-build
+web-build: ## Dashboard: rebuild web/dist from web/src (commit the result; the binary embeds it)
+	@scripts/web-deps.sh
+	cd web && npx --no-install tsc --noEmit -p . && npx --no-install vite build
+
+.PHONY: web-browser
+web-browser: ## Dashboard end to end in headless Chromium against wisehosting dev with podman; screenshots in web/e2e/screenshots/
+	@scripts/web-deps.sh
+	WH_REQUIRE_BROWSER=1 WH_REQUIRE_PODMAN=1 $(GO) test -count=1 -v -timeout 15m -run TestDashboardInChromium ./internal/webe2e
+
+.PHONY: web-dev
+web-dev: ## Dashboard dev server with hot reload on :5173, proxying /v1 to a control plane on 127.0.0.1:8080 (make run)
+	@scripts/web-deps.sh
+	cd web && npx --no-install vite

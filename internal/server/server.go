@@ -32,6 +32,7 @@ import (
 	"github.com/wisehosting/wisehosting/internal/notify"
 	"github.com/wisehosting/wisehosting/internal/router"
 	"github.com/wisehosting/wisehosting/internal/store"
+	"github.com/wisehosting/wisehosting/internal/web"
 	"github.com/wisehosting/wisehosting/internal/webhook"
 )
 
@@ -119,6 +120,14 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/v1/", a)
+	// Everything else on the control plane's own hosts is the dashboard
+	// (client routes fall back to its index.html).
+	dashboard, err := web.Dashboard()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	mux.Handle("/", dashboard)
 	// App hosts go straight to the router, ahead of the API's
 	// instrumentation: app traffic is the hot path.
 	s.handler = rt.Wrap(instrument(mux, httpLatency))
