@@ -40,6 +40,11 @@ type Server struct {
 	ACMEDirectory string // empty: Let's Encrypt production
 	HTTPSListen   string
 
+	// InternalListen is the loopback address of the internal API that
+	// wisehosting-admin talks to; "" turns it off. Validate refuses any
+	// address that is not loopback.
+	InternalListen string
+
 	ShutdownTimeout time.Duration
 }
 
@@ -52,6 +57,7 @@ func Default() Server {
 		LogFormat:       "text",
 		BaseDomain:      "localhost",
 		HTTPSListen:     ":443",
+		InternalListen:  "127.0.0.1:8081",
 		ShutdownTimeout: 15 * time.Second,
 	}
 }
@@ -74,6 +80,7 @@ func Load(name string, args []string, getenv func(string) string) (Server, error
 	fs.StringVar(&c.ACMEEmail, "acme-email", c.ACMEEmail, "contact address for the ACME account (env WH_ACME_EMAIL)")
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory URL; empty is Let's Encrypt (env WH_ACME_DIRECTORY)")
 	fs.StringVar(&c.HTTPSListen, "https-listen", c.HTTPSListen, "TLS listener when --acme is on (env WH_HTTPS_LISTEN)")
+	fs.StringVar(&c.InternalListen, "internal-listen", c.InternalListen, "loopback address of the internal API for wisehosting-admin; \"off\" disables it (env WH_INTERNAL_LISTEN)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown may take (env WH_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -102,6 +109,7 @@ func (c *Server) fromEnv(getenv func(string) string) error {
 	set(&c.ACMEEmail, "WH_ACME_EMAIL")
 	set(&c.ACMEDirectory, "WH_ACME_DIRECTORY")
 	set(&c.HTTPSListen, "WH_HTTPS_LISTEN")
+	set(&c.InternalListen, "WH_INTERNAL_LISTEN")
 	switch v := getenv("WH_ACME"); v {
 	case "":
 	case "1", "true", "yes", "on":
@@ -186,6 +194,14 @@ func (c *Server) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
+	if c.InternalListen == "off" {
+		c.InternalListen = ""
+	}
+	if c.InternalListen != "" {
+		if err := loopbackAddr(c.InternalListen); err != nil {
+			errs = append(errs, fmt.Errorf("internal-listen %q: %w", c.InternalListen, err))
+		}
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: want text or json", c.LogFormat))
 	}
@@ -193,6 +209,22 @@ func (c *Server) Validate() error {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// loopbackAddr accepts host:port whose host is a loopback IP or
+// "localhost": the internal API must never listen on a network interface.
+func loopbackAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return errors.New("the internal API binds a loopback address only (127.0.0.1, [::1] or localhost); use \"off\" to disable it")
 }
 
 // DatabaseDSN is what the store opens: the PostgreSQL URL, or the SQLite
@@ -214,8 +246,12 @@ func (c Server) String() string {
 	if c.SecretKey != "" {
 		key = "env (redacted)"
 	}
-	return fmt.Sprintf("listen=%s data-dir=%s database=%s public-url=%s base-domain=%s acme=%t secret-key=%s",
-		c.Listen, c.DataDir, db, c.PublicURL, c.BaseDomain, c.ACME, key)
+	internal := c.InternalListen
+	if internal == "" {
+		internal = "off"
+	}
+	return fmt.Sprintf("listen=%s data-dir=%s database=%s public-url=%s base-domain=%s acme=%t internal-listen=%s secret-key=%s",
+		c.Listen, c.DataDir, db, c.PublicURL, c.BaseDomain, c.ACME, internal, key)
 }
 
 func redactURL(s string) string {

@@ -131,7 +131,7 @@ func (p *platform) start() {
 	if p.out == nil {
 		p.out = &lockedBuffer{}
 	}
-	cmd := exec.Command(p.bin, "dev", "--listen", p.addr, "--data-dir", p.dataDir)
+	cmd := exec.Command(p.bin, "dev", "--listen", p.addr, "--data-dir", p.dataDir, "--internal-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "WH_OWNER_EMAIL="+ownerEmail, "WH_OWNER_PASSWORD="+ownerPassword)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {

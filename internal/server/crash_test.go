@@ -36,7 +36,7 @@ func freePort(t *testing.T) string {
 // startProcess runs `wisehosting serve` and waits until it is ready.
 func startProcess(t *testing.T, bin, addr, dataDir, dbURL string) *exec.Cmd {
 	t.Helper()
-	args := []string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn"}
+	args := []string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn", "--internal-listen", "127.0.0.1:0"}
 	if dbURL != "" {
 		args = append(args, "--database-url", dbURL)
 	}

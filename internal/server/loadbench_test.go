@@ -66,7 +66,7 @@ func TestLoadBenchServe(t *testing.T) {
 		}
 		maxRun = min(d, time.Hour)
 	}
-	cfg, err := config.Load("loadbench", []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir},
+	cfg, err := config.Load("loadbench", []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--internal-listen", "off"},
 		func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

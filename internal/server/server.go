@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/wisehosting/wisehosting/internal/admin"
 	"github.com/wisehosting/wisehosting/internal/api"
 	"github.com/wisehosting/wisehosting/internal/auth"
 	"github.com/wisehosting/wisehosting/internal/config"
@@ -47,7 +48,10 @@ type Server struct {
 	// Webhooks delivers the teams' outbound webhooks.
 	Webhooks *webhook.Deliverer
 	// Router proxies app hosts to their containers.
-	Router  *router.Router
+	Router *router.Router
+	// Admin is the loopback internal API of wisehosting-admin (nil when
+	// cfg.InternalListen is off).
+	Admin   *admin.Service
 	handler http.Handler
 	started time.Time
 }
@@ -98,10 +102,13 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	logs := logbus.New(16, 10*time.Minute)
 	n := notify.New()
 	d := dispatch.New(st, box, logs, n, log)
-	h := hub.New(hub.Config{}, dispatch.WorkerAuth{D: d, Tokens: tokens}, d, log.With("component", "hub"), hub.NewMetrics(reg))
+	// The admin event stream sees worker connections (through the hub's
+	// handler) and the dispatcher's events (next to the webhooks).
+	events := admin.NewEvents()
+	h := hub.New(hub.Config{}, dispatch.WorkerAuth{D: d, Tokens: tokens}, events.HubHandler(d), log.With("component", "hub"), hub.NewMetrics(reg))
 	d.SetHub(h)
 	wh := webhook.New(st, box, log.With("component", "webhooks"))
-	d.SetEvents(wh)
+	d.SetEvents(events.Tee(wh))
 	a := api.New(api.Deps{Store: st, Box: box, WorkerTokens: tokens, Hub: h, Dispatch: d, Logs: logs, Notify: n,
 		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL, BaseDomain: cfg.BaseDomain, AppsTLS: cfg.ACME})
 
@@ -112,6 +119,10 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	rt := router.New(st, router.Config{BaseDomain: cfg.BaseDomain, APIHosts: apiHosts}, log.With("component", "router"))
 
 	s := &Server{cfg: cfg, log: log, Store: st, Hub: h, Dispatch: d, API: a, Webhooks: wh, Router: rt, started: time.Now()}
+	if cfg.InternalListen != "" {
+		s.Admin = admin.New(admin.Deps{Store: st, Box: box, Hub: h, Dispatch: d, Logs: logs, Events: events,
+			Logger: log.With("component", "admin"), Addr: cfg.InternalListen, Started: s.started})
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -163,6 +174,14 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.Store.Close()
+	if s.Admin != nil {
+		// Fail now, not in the background: an operator who expects the
+		// internal API should hear that it is not there.
+		if err := s.Admin.Listen(); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -206,6 +225,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	run("dispatcher", s.Dispatch.Run)
 	run("janitor", s.janitor)
 	run("webhooks", s.Webhooks.Run)
+	if s.Admin != nil {
+		run("internal API", s.Admin.Run)
+	}
 
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("control plane listening", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.Store.Dialect())

@@ -100,6 +100,9 @@ type Server struct {
 	DataDir string
 	DBURL   string
 	S       *server.Server
+	// InternalURL is the loopback internal API (wisehosting-admin's),
+	// http://127.0.0.1:<port>, on a port of its own.
+	InternalURL string
 	t       testing.TB
 	stop    context.CancelFunc
 	done    chan error
@@ -134,6 +137,9 @@ func New(t testing.TB, db DB, opts ...Options) *Server {
 	cfg := config.Default()
 	cfg.Listen, cfg.DataDir, cfg.DatabaseURL, cfg.PublicURL = addr, o.DataDir, o.DBURL, "http://"+addr
 	cfg.ShutdownTimeout = 5 * time.Second
+	// Never the default 8081: tests run in parallel, and a developer's
+	// own control plane may hold it.
+	cfg.InternalListen = "127.0.0.1:0"
 	level := slog.LevelWarn
 	if os.Getenv("WH_TEST_LOG") != "" {
 		level = slog.LevelDebug
@@ -148,7 +154,14 @@ func New(t testing.TB, db DB, opts ...Options) *Server {
 	if o.AckTimeout > 0 {
 		s.Dispatch.AckTimeout = o.AckTimeout
 	}
-	ts := &Server{Client: &Client{T: t, URL: "http://" + addr}, DataDir: o.DataDir, DBURL: o.DBURL, S: s, t: t, stop: cancel, done: make(chan error, 1)}
+	if err := s.Admin.Listen(); err != nil {
+		cancel()
+		ln.Close()
+		s.Store.Close()
+		t.Fatalf("internal API: %v", err)
+	}
+	ts := &Server{Client: &Client{T: t, URL: "http://" + addr}, DataDir: o.DataDir, DBURL: o.DBURL, S: s, t: t, stop: cancel, done: make(chan error, 1),
+		InternalURL: "http://" + s.Admin.Addr()}
 	go func() { ts.done <- s.Serve(ctx, ln) }()
 	t.Cleanup(ts.Stop)
 	return ts

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -125,4 +126,22 @@ func (s *Store) CountViolationsByApp(ctx context.Context, since time.Time) (map[
 		return nil, wrapErr(err, "count violations by app")
 	}
 	return out, nil
+}
+
+// CountUsersSuspended returns the number of users and of suspended users.
+func (s *Store) CountUsersSuspended(ctx context.Context) (total, suspended int, err error) {
+	var susp sql.NullInt64
+	if err := s.queryRow(ctx, `SELECT COUNT(*), SUM(CASE WHEN suspended THEN 1 ELSE 0 END) FROM users`).Scan(&total, &susp); err != nil {
+		return 0, 0, wrapErr(err, "count users")
+	}
+	return total, int(susp.Int64), nil
+}
+
+// SchemaVersion is the newest migration applied to the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	var v sql.NullInt64
+	if err := s.queryRow(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, wrapErr(err, "read schema version")
+	}
+	return v.Int64, nil
 }
