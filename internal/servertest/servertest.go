@@ -103,9 +103,9 @@ type Server struct {
 	// InternalURL is the loopback internal API (wisehosting-admin's),
 	// http://127.0.0.1:<port>, on a port of its own.
 	InternalURL string
-	t       testing.TB
-	stop    context.CancelFunc
-	done    chan error
+	t           testing.TB
+	stop        context.CancelFunc
+	done        chan error
 }
 
 // Options adjust a test server.
