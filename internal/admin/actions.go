@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/gorilla/websocket"
 
 	"github.com/wisehosting/wisehosting/internal/adminrpc"
 	"github.com/wisehosting/wisehosting/internal/models"
@@ -40,7 +41,7 @@ func (s *Service) call(c *rpcConn, call *adminrpc.Call) adminrpc.Result {
 		return failure(err)
 	}
 	if mutating && !c.sessionAlive() {
-		c.closeWith(1008, "admin session ended")
+		c.closeWith(websocket.ClosePolicyViolation, "admin session ended")
 		return failure(errUnauthorized("session_expired", "the admin session has ended"))
 	}
 
