@@ -23,9 +23,10 @@ run: ## Start the whole platform here: control plane + local worker, SQLite in .
 	bin/wisehosting dev --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 .PHONY: build
-build: ## Build bin/wisehosting and bin/worker-agent
+build: ## Build bin/wisehosting, bin/worker-agent and bin/wisehosting-admin
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/wisehosting ./cmd/wisehosting
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/worker-agent ./cmd/worker-agent
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/wisehosting-admin ./cmd/wisehosting-admin
 
 .PHONY: deps
 deps: ## Install what the tests need (idempotent; uses apt-get as root when something is missing)
