@@ -96,7 +96,7 @@ export default function Workers() {
                   <StatusBadge status={w.draining && w.status === 'online' ? 'draining' : w.status} />
                 </div>
                 <p className="muted small">
-                  {[w.hostname, w.address, w.version && 'v' + w.version.replace(/^v/, '')].filter(Boolean).join(' · ') || 'Never connected'}
+                  {[w.hostname, w.address, w.version && (/^\d/.test(w.version) ? 'v' + w.version : w.version)].filter(Boolean).join(' · ') || 'Never connected'}
                 </p>
                 {w.status !== 'revoked' && (
                   <div className="stack-small">
@@ -108,7 +108,7 @@ export default function Workers() {
                   </div>
                 )}
                 <p className="muted small">
-                  {r.containers !== undefined ? `${r.containers} containers · ` : ''}
+                  {r.containers !== undefined ? `${r.containers} ${r.containers === 1 ? 'container' : 'containers'} · ` : ''}
                   {w.last_seen_at ? `seen ${formatRelative(w.last_seen_at)}` : 'not seen yet'}
                 </p>
                 {w.status !== 'revoked' && (
