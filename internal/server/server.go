@@ -51,9 +51,12 @@ type Server struct {
 	Router *router.Router
 	// Admin is the loopback internal API of wisehosting-admin (nil when
 	// cfg.InternalListen is off).
-	Admin   *admin.Service
-	handler http.Handler
-	started time.Time
+	Admin *admin.Service
+	// ACMEHTTPClient, when set before Serve, is what the ACME client talks
+	// to the certificate authority with (tests trust a local CA with it).
+	ACMEHTTPClient *http.Client
+	handler        http.Handler
+	started        time.Time
 }
 
 // New opens the store and builds every component; Run serves.
@@ -274,8 +277,8 @@ func (s *Server) acmeManager() *autocert.Manager {
 			return s.Router.HostPolicy(ctx, host)
 		},
 	}
-	if s.cfg.ACMEDirectory != "" {
-		m.Client = &acme.Client{DirectoryURL: s.cfg.ACMEDirectory}
+	if s.cfg.ACMEDirectory != "" || s.ACMEHTTPClient != nil {
+		m.Client = &acme.Client{DirectoryURL: s.cfg.ACMEDirectory, HTTPClient: s.ACMEHTTPClient}
 	}
 	return m
 }
