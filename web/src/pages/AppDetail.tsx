@@ -1,4 +1,4 @@
-import type { App } from '../api/types'
+import type { App, Deployment } from '../api/types'
 import { seg } from '../api/client'
 import { StatusBadge } from '../components/StatusBadge'
 import { ErrorState, Loading } from '../components/States'
@@ -35,6 +35,9 @@ export default function AppDetail({ params }: PageProps) {
   const name = params.app
   const tab = params.deployment ? 'deployments' : (params.tab ?? 'overview')
   const app = usePolling((signal) => api.get<App>('/v1/apps/' + seg(name), signal), 4000, [name])
+  // The newest deployment, to say "Deploying" next to the status while one runs.
+  const latest = usePolling((signal) => api.get<Deployment[]>(`/v1/apps/${seg(name)}/deployments?limit=1`, signal), 4000, [name])
+  const running = latest.data?.[0] && ['queued', 'building', 'starting'].includes(latest.data[0].status) ? latest.data[0] : undefined
 
   if (app.loading) return <Loading label="Loading app…" />
   if (!app.data) return <ErrorState error={app.error} onRetry={app.refresh} />
@@ -53,6 +56,11 @@ export default function AppDetail({ params }: PageProps) {
         <div className="app-title">
           <h1>{a.name}</h1>
           <StatusBadge status={a.suspended ? 'suspended' : a.status} title={a.status_message} />
+          {running && (
+            <Link to={`/apps/${seg(a.name)}/deployments/${seg(running.id)}`} className="plain" title="A deployment is in progress: see its build log">
+              <StatusBadge status="deploying" />
+            </Link>
+          )}
         </div>
         <div className="app-links">
           <a href={a.url} target="_blank" rel="noreferrer" className="btn">

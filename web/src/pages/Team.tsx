@@ -121,7 +121,7 @@ export default function Team() {
                         )}
                       </td>
                       <td data-label="" className="row-actions">
-                        {(canEdit || self) && (
+                        {(self ? !team.personal : canEdit) && (
                           <button type="button" className="btn btn-small" onClick={() => setRemoving(m)}>
                             {self ? 'Leave team' : 'Remove'}
                           </button>
