@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"github.com/wisehosting/wisehosting/internal/admin"
 	"github.com/wisehosting/wisehosting/internal/adminrpc"
 	"github.com/wisehosting/wisehosting/internal/auth"
+	"github.com/wisehosting/wisehosting/internal/config"
+	"github.com/wisehosting/wisehosting/internal/server"
 	"github.com/wisehosting/wisehosting/internal/servertest"
 	"github.com/wisehosting/wisehosting/internal/store"
 )
@@ -236,5 +240,26 @@ func TestLoginThrottleAndTOTP(t *testing.T) {
 	}
 	if s, err := c.Login(ctx, adminrpc.LoginRequest{Username: "bob", Password: testPassword, TOTP: code}); err != nil || s.Role != "operator" {
 		t.Fatalf("login with a code: %+v %v", s, err)
+	}
+}
+
+// The control plane does not start without the internal API it was asked
+// for: a busy port or a foreign address is its own, clear error.
+func TestServerRefusesBadInternalListen(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for addr, want := range map[string]string{busy.Addr().String(): "address already in use", "0.0.0.0:0": "loopback address only"} {
+		cfg := config.Default()
+		cfg.DataDir, cfg.InternalListen = t.TempDir(), addr
+		s, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "internal API") {
+			if s != nil {
+				s.Store.Close()
+			}
+			t.Errorf("internal listen %s: %v, want an error saying %q", addr, err, want)
+		}
 	}
 }

@@ -129,6 +129,17 @@ func (s *Service) Listen() error {
 	return nil
 }
 
+// Close closes the listener (Run closes it itself when it ends); for a
+// server that stops before it serves.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Close()
+}
+
 // Addr is the bound address ("" before Listen).
 func (s *Service) Addr() string {
 	s.mu.Lock()

@@ -145,6 +145,14 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	// App hosts go straight to the router, ahead of the API's
 	// instrumentation: app traffic is the hot path.
 	s.handler = rt.Wrap(instrument(mux, httpLatency))
+	if s.Admin != nil {
+		// Bound now, last, so a port in use fails the start with its own
+		// error (wisehosting dev talks to the server before Serve could).
+		if err := s.Admin.Listen(); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -178,12 +186,11 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.Store.Close()
 	if s.Admin != nil {
-		// Fail now, not in the background: an operator who expects the
-		// internal API should hear that it is not there.
-		if err := s.Admin.Listen(); err != nil {
+		if err := s.Admin.Listen(); err != nil { // bound by New; a no-op then
 			_ = ln.Close()
 			return err
 		}
+		defer s.Admin.Close() // if Serve returns before the internal API runs
 	}
 	srv := &http.Server{
 		Handler:           s.handler,

@@ -154,12 +154,6 @@ func New(t testing.TB, db DB, opts ...Options) *Server {
 	if o.AckTimeout > 0 {
 		s.Dispatch.AckTimeout = o.AckTimeout
 	}
-	if err := s.Admin.Listen(); err != nil {
-		cancel()
-		ln.Close()
-		s.Store.Close()
-		t.Fatalf("internal API: %v", err)
-	}
 	ts := &Server{Client: &Client{T: t, URL: "http://" + addr}, DataDir: o.DataDir, DBURL: o.DBURL, S: s, t: t, stop: cancel, done: make(chan error, 1),
 		InternalURL: "http://" + s.Admin.Addr()}
 	go func() { ts.done <- s.Serve(ctx, ln) }()
