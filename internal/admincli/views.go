@@ -380,8 +380,41 @@ func printStatus(w io.Writer, addr string, st adminrpc.Status, ws []adminrpc.Wor
 	tw.Flush()
 	if len(ws) > 0 {
 		fmt.Fprintln(w)
-		printWorkers(w, ws)
+		printWorkers(w, worstWorkers(ws, statusWorkers))
+		if n := len(ws) - statusWorkers; n > 0 {
+			fmt.Fprintf(w, "… and %d more (wisehosting-admin workers)\n", n)
+		}
 	}
+}
+
+// statusWorkers is how many workers the status screen lists.
+const statusWorkers = 12
+
+// worstWorkers returns at most n workers, those that need attention first:
+// offline, then draining, then the longest silent.
+func worstWorkers(ws []adminrpc.Worker, n int) []adminrpc.Worker {
+	if len(ws) <= n {
+		return ws
+	}
+	rank := func(w adminrpc.Worker) int {
+		switch {
+		case w.Status == "revoked":
+			return 3
+		case !w.Online:
+			return 0
+		case w.Draining:
+			return 1
+		}
+		return 2
+	}
+	out := append([]adminrpc.Worker(nil), ws...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if ri, rj := rank(out[i]), rank(out[j]); ri != rj {
+			return ri < rj
+		}
+		return out[i].LastMessageAgeSeconds > out[j].LastMessageAgeSeconds
+	})
+	return out[:n]
 }
 
 // rejections lists the non-zero rejection reasons: " (hmac 3, replay 1)".
