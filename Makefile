@@ -33,7 +33,7 @@ deps: ## Install what the tests need (idempotent; uses apt-get as root when some
 	@scripts/test-deps.sh
 
 .PHONY: test
-test: deps lint unit fuzz ## Install test dependencies, then lint, unit tests (race) and a short fuzz run
+test: deps lint web-check web-browser unit fuzz ## Install test dependencies, then lint, the dashboard checks and its browser test, unit tests (race) and a short fuzz run
 
 .PHONY: unit
 unit: ## go test -race over every package, against SQLite and a local PostgreSQL (started if needed); 40 min cap
@@ -71,7 +71,11 @@ web-build: ## Dashboard: rebuild web/dist from web/src (commit the result; the b
 .PHONY: web-browser
 web-browser: ## Dashboard end to end in headless Chromium against wisehosting dev with podman; screenshots in web/e2e/screenshots/
 	@scripts/web-deps.sh
-	WH_REQUIRE_BROWSER=1 WH_REQUIRE_PODMAN=1 $(GO) test -count=1 -v -timeout 15m -run TestDashboardInChromium ./internal/webe2e
+	WH_WEB_E2E_DONE= WH_REQUIRE_BROWSER=1 WH_REQUIRE_PODMAN=1 $(GO) test -count=1 -v -timeout 15m -run TestDashboardInChromium ./internal/webe2e
+
+# Within make test the browser test runs once, on its own (web-browser),
+# not again beside the other end-to-end tests in unit.
+test: export WH_WEB_E2E_DONE = 1
 
 .PHONY: web-dev
 web-dev: ## Dashboard dev server with hot reload on :5173, proxying /v1 to a control plane on 127.0.0.1:8080 (make run)

@@ -5,7 +5,7 @@
 # build (the Go binary embeds web/dist, so it must never go stale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/web-deps.sh
+WEB_DEPS_CLEAN=1 scripts/web-deps.sh
 cd web
 echo "web-check: type check"
 npx --no-install tsc --noEmit -p .

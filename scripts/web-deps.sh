@@ -30,7 +30,14 @@ if [ ! -x "${WH_CHROMIUM:-/usr/bin/chromium}" ]; then
 fi
 
 cd web
+# npm ci again only when the lock file changed since the last install, or
+# when asked for a clean install (make web-check does).
+stamp=node_modules/.wh-package-lock.json
+if [ "${WEB_DEPS_CLEAN:-}" != 1 ] && [ -f "$stamp" ] && cmp -s package-lock.json "$stamp"; then
+  exit 0
+fi
 # playwright-core has no install step that fetches browsers; this keeps
 # any other package from trying.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1
 npm ci --no-audit --no-fund --loglevel=error
+cp package-lock.json "$stamp"

@@ -9,7 +9,7 @@ import (
 	"io/fs"
 )
 
-//go:embed dist
+//go:embed all:dist
 var dist embed.FS
 
 // Dist returns the built dashboard, rooted at dist/.

@@ -3,8 +3,11 @@ package web
 import (
 	"compress/gzip"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -188,5 +191,34 @@ func TestEmbeddedBuild(t *testing.T) {
 	}
 	if !strings.Contains(html, `<script src="/theme.js">`) {
 		t.Error("index.html does not load /theme.js (the no-flash theme) in <head>")
+	}
+}
+
+// Every file of the build on disk is embedded and served (a chunk whose
+// name starts with "_" or "." would be left out by a plain //go:embed).
+func TestEveryBuiltFileIsServed(t *testing.T) {
+	h, err := Dashboard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := os.DirFS(filepath.Join("..", "..", "web", "dist"))
+	n := 0
+	err = fs.WalkDir(disk, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		want, _ := fs.ReadFile(disk, p)
+		rec := do(h, "GET", "/"+p)
+		if rec.Code != 200 || rec.Body.String() != string(want) {
+			t.Errorf("/%s: %d, %d bytes; want the %d bytes on disk", p, rec.Code, rec.Body.Len(), len(want))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 3 {
+		t.Fatalf("only %d files in web/dist", n)
 	}
 }
