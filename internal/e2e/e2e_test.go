@@ -142,6 +142,12 @@ func (p *platform) start() {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if code, _, err := get("http://"+p.addr+"/readyz", "", ""); err == nil && code == 200 {
+			if !strings.Contains(p.out.String(), "WiseHosting is running") {
+				// dev prints its banner once the owner and the local
+				// worker exist, just after the API starts answering.
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
 			if p.token == "" {
 				return
 			}
