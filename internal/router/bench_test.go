@@ -119,6 +119,9 @@ func TestRouterThroughput(t *testing.T) {
 		d = time.Duration(n) * time.Second
 	}
 	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("WH_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
 	type row struct {
 		name             string
 		tput, lat        []wrkResult

@@ -136,25 +136,31 @@ func hostname(hostport string) string {
 // the base domain, or a custom domain some app has. IP literals and the
 // control plane's own names never are.
 func (rt *Router) IsAppHost(host string) bool {
-	h := hostname(host)
+	_, ok := rt.appRoute(hostname(host))
+	return ok
+}
+
+// appRoute returns h's route when h is an app host (see IsAppHost).
+func (rt *Router) appRoute(h string) (*route, bool) {
 	if h == "" || rt.apiHosts[h] {
-		return false
+		return nil, false
 	}
 	if strings.HasSuffix(h, rt.suffix) {
-		return true
+		return rt.lookup(h), true
 	}
 	if strings.HasPrefix(h, "[") || net.ParseIP(h) != nil {
-		return false
+		return nil, false
 	}
 	r := rt.lookup(h)
-	return r.app != ""
+	return r, r.app != ""
 }
 
 // Wrap sends app hosts to the router and everything else to api.
 func (rt *Router) Wrap(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt.IsAppHost(r.Host) {
-			rt.ServeHTTP(w, r)
+		h := hostname(r.Host)
+		if rr, ok := rt.appRoute(h); ok {
+			rt.serve(w, r, h, rr)
 			return
 		}
 		api.ServeHTTP(w, r)
@@ -184,7 +190,10 @@ type target struct {
 // says why it cannot.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := hostname(r.Host)
-	rr := rt.lookup(h)
+	rt.serve(w, r, h, rt.lookup(h))
+}
+
+func (rt *Router) serve(w http.ResponseWriter, r *http.Request, h string, rr *route) {
 	switch {
 	case rr.err:
 		writePage(w, http.StatusServiceUnavailable, pageUnavailable, h, "")
@@ -199,12 +208,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusServiceUnavailable, pageNotRunning, rr.app, rr.status)
 		return
 	}
-	// App responses may stream for as long as the app likes (SSE, long
-	// polls, WebSockets): lift the server's whole-request deadlines, which
-	// exist for the API. ReadHeaderTimeout and IdleTimeout still apply.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
+	// Long polls may wait longer than the API's deadlines before the app
+	// answers at all, so they are lifted for every proxied request.
+	liftDeadlines(w)
 	t := &target{host: h, upstream: rr.upstream}
 	if fastEligible(r) {
 		if err := rt.serveFast(w, r, t); err != nil {
@@ -214,6 +220,16 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), ctxKey{}, t)
 	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// liftDeadlines removes the server's whole-request read and write
+// deadlines, which exist for the API: app responses may stream for as long
+// as the app likes (SSE, long polls, WebSockets, big downloads).
+// ReadHeaderTimeout and IdleTimeout still apply.
+func liftDeadlines(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 }
 
 func (rt *Router) rewrite(pr *httputil.ProxyRequest) {
