@@ -116,16 +116,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for {
 		d.deliverPending(ctx)
 		d.redeliverUnacked(ctx)
+		passed := time.Now()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-d.kick:
-			// Coalesce bursts of kicks: at most ten passes a second.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(minPassInterval):
+			// A kick after a quiet spell is served at once (a new
+			// deployment should not wait); bursts of kicks are coalesced
+			// to at most ten passes a second.
+			if wait := minPassInterval - time.Since(passed); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
 			}
 		}
 	}

@@ -15,8 +15,8 @@ import (
 )
 
 // TestDeployToRoutedBench (WH_BENCH_E2E=1, see docs/BENCHMARKS.md) times,
-// in one run and interleaved, (a) what a person would do by hand: podman
-// build of the same context, podman run, poll until the first 200; and
+// in one run and interleaved, (a) what a person would do by hand: git
+// clone, podman build, podman run, poll until the first 200; and
 // (b) the platform: POST a deployment of a new app, poll its routed URL
 // until the first 200 — clone, build, start, health wait, route.
 func TestDeployToRoutedBench(t *testing.T) {
@@ -31,21 +31,17 @@ func TestDeployToRoutedBench(t *testing.T) {
 	git := workertest.NewGitServer(t, gitToken)
 	files := webApp("bench\n", "exec httpd -f -p 8080 -h /www")
 	git.Commit(t, "v1", files)
-	ctxDir := t.TempDir()
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(ctxDir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
 	var raw, platform, redeploy []time.Duration
 	for i := range rounds {
 		// (a) by hand.
 		tag := fmt.Sprintf("localhost/wh-bench-raw:%d", i)
 		name := fmt.Sprintf("wh-bench-raw-%d", i)
 		port := strings.TrimPrefix(freePort(t), "127.0.0.1:")
+		clone := filepath.Join(t.TempDir(), "clone")
+		authURL := strings.Replace(git.URL, "http://", "http://x-access-token:"+gitToken+"@", 1)
 		start := time.Now()
-		mustRun(t, "podman", "build", "-q", "--no-cache", "-t", tag, ctxDir)
+		mustRun(t, "git", "clone", "-q", "--depth", "50", "--branch", "main", authURL, clone)
+		mustRun(t, "podman", "build", "-q", "--no-cache", "-t", tag, clone)
 		mustRun(t, "podman", "run", "-d", "--name", name, "-p", "127.0.0.1:"+port+":8080", tag)
 		waitOK(t, "http://127.0.0.1:"+port+"/", "")
 		raw = append(raw, time.Since(start))

@@ -339,10 +339,12 @@ func (d *deployment) start(imageID string) (string, int, error) {
 		}
 		return "", 0, err
 	}
-	if !a.waitContainerRunning(cid, startTimeout) {
-		return fail(a.exitedError(ctx, cid))
-	}
 	if rate := p.Limits.BandwidthBitsPerSec; rate > 0 {
+		// tc runs in the container's network namespace: it must run.
+		// (Without a limit, the health wait below notices an exit.)
+		if !a.waitContainerRunning(cid, startTimeout) {
+			return fail(a.exitedError(ctx, cid))
+		}
 		if err := a.applyBandwidthLimit(cid, rate); err != nil {
 			return fail(err)
 		}
@@ -451,10 +453,12 @@ func (a *Agent) exitedError(ctx context.Context, cid string) error {
 	return errors.New(msg)
 }
 
-// healthPoll is the pause between two probes of a new version, and
-// healthRequestTimeout bounds one probe.
+// A new version is probed after healthFirstPoll, then at doubling pauses
+// up to healthPoll; healthRequestTimeout bounds one probe.
 const (
+	healthFirstPoll      = 10 * time.Millisecond
 	healthPoll           = 250 * time.Millisecond
+	healthStateEvery     = 500 * time.Millisecond
 	healthRequestTimeout = 2 * time.Second
 )
 
@@ -507,6 +511,11 @@ func (d *deployment) waitHealthy(cid string, port int) error {
 	}
 	deadline := time.Now().Add(timeout)
 	var last error
+	// Most apps answer within milliseconds of starting: probe often at
+	// first, then every healthPoll; ask podman whether the container still
+	// runs (tens of ms a call) at most every healthStateEvery.
+	pause := healthFirstPoll
+	var stateChecked time.Time
 	for {
 		ctx, cancel := context.WithTimeout(a.ctx, min(healthRequestTimeout, max(time.Until(deadline), 100*time.Millisecond)))
 		last = probe(ctx)
@@ -515,16 +524,20 @@ func (d *deployment) waitHealthy(cid string, port int) error {
 			d.say("Healthy")
 			return nil
 		}
-		if !a.containerRunning(cid) {
-			return a.exitedError(a.ctx, cid)
+		if time.Since(stateChecked) >= healthStateEvery {
+			if !a.containerRunning(cid) {
+				return a.exitedError(a.ctx, cid)
+			}
+			stateChecked = time.Now()
 		}
-		if !time.Now().Add(healthPoll).Before(deadline) || a.ctx.Err() != nil {
+		if !time.Now().Add(pause).Before(deadline) || a.ctx.Err() != nil {
 			break
 		}
 		select {
 		case <-a.ctx.Done():
-		case <-time.After(healthPoll):
+		case <-time.After(pause):
 		}
+		pause = min(2*pause, healthPoll)
 	}
 	if err := a.ctx.Err(); err != nil {
 		return fmt.Errorf("health check interrupted: the agent is stopping: %w", err)
