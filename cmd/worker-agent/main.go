@@ -103,6 +103,21 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (wo
 	buildNet := fs.String("build-network", env("WH_BUILD_NETWORK", or(fc.BuildNetwork, "wisehosting-build")), "podman network for builds")
 	runtime := fs.String("podman-runtime", env("WH_PODMAN_RUNTIME", fc.PodmanRuntime), "podman --runtime (runc, crun); empty: probe one that works")
 	images := fs.String("base-images", env("WH_BASE_IMAGES", ""), "FROM images for generated Dockerfiles: go=IMG,node=IMG,python=IMG,static=IMG")
+	envDur := func(key string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(getenv(key)); err == nil {
+			return d
+		}
+		return def // unset; a bad value is reported below
+	}
+	for _, key := range []string{"WH_HEALTH_TIMEOUT", "WH_DRAIN_DELAY"} {
+		if v := getenv(key); v != "" {
+			if _, err := time.ParseDuration(v); err != nil {
+				return worker.Config{}, fmt.Errorf("%s=%q: want a duration such as 90s", key, v)
+			}
+		}
+	}
+	healthTimeout := fs.Duration("health-timeout", envDur("WH_HEALTH_TIMEOUT", 60*time.Second), "how long a new version may take to answer before its deploy fails (env WH_HEALTH_TIMEOUT)")
+	drainDelay := fs.Duration("drain-delay", envDur("WH_DRAIN_DELAY", 2*time.Second), "how long the old version keeps running after traffic moved to the new one (env WH_DRAIN_DELAY)")
 	ulimits := fs.String("ulimits", env("WH_ULIMITS", strings.Join(fc.Ulimits, ",")), "per-app ulimits, e.g. nofile=1024:1024,nproc=4096:4096")
 	logLevel := fs.String("log-level", env("WH_LOG_LEVEL", or(fc.LogLevel, "info")), "debug, info, warn, error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -120,8 +135,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (wo
 	cfg := worker.Config{
 		ControlPlane: *cp, Name: *name, DataDir: *dataDir, Address: *address, BuildNetwork: *buildNet,
 		PodmanRuntime: *runtime, BaseImages: fc.BaseImages, Version: version,
-		CloneTimeout: 5 * time.Minute,
-		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		CloneTimeout: 5 * time.Minute, HealthTimeout: *healthTimeout, DrainDelay: *drainDelay,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()

@@ -91,7 +91,11 @@ func Run(ctx context.Context, args []string, o Options) error {
 		<-served
 		return err
 	}
-	printBanner(o.Stdout, cfg, addr.Port)
+	internal := ""
+	if srv.Admin != nil {
+		internal = srv.Admin.Addr()
+	}
+	printBanner(o.Stdout, cfg, addr.Port, internal)
 
 	var agent *worker.Agent
 	agentDone := make(chan error, 1)
@@ -236,13 +240,17 @@ func ensureWorker(ctx context.Context, st *store.Store, ownerID, dir string) (st
 	return raw, nil
 }
 
-func printBanner(w io.Writer, cfg config.Server, port int) {
+func printBanner(w io.Writer, cfg config.Server, port int, internal string) {
+	admin := ""
+	if internal != "" {
+		admin = fmt.Sprintf("    Operators (wisehosting-admin --addr %s; accounts: wisehosting admin create-account)\n", internal)
+	}
 	fmt.Fprintf(w, `
   WiseHosting is running.
     Dashboard and API:  %s
     Apps answer at:     http://<app>.%s:%d
     Data folder:        %s
-  Press Ctrl-C to stop (apps keep running).
+%s  Press Ctrl-C to stop (apps keep running).
 
-`, cfg.PublicURL, cfg.BaseDomain, port, cfg.DataDir)
+`, cfg.PublicURL, cfg.BaseDomain, port, cfg.DataDir, admin)
 }

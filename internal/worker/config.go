@@ -119,6 +119,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("a data dir is required (--data-dir)"))
 	}
+	if c.HealthTimeout < 0 {
+		errs = append(errs, fmt.Errorf("health timeout %s must not be negative", c.HealthTimeout))
+	}
 	if c.PortLo < 1024 || c.PortHi > 65535 || c.PortLo > c.PortHi {
 		errs = append(errs, fmt.Errorf("port range %d-%d must be within 1024-65535", c.PortLo, c.PortHi))
 	}
