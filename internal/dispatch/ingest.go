@@ -135,13 +135,19 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 		d.log.Error("store heartbeats", "workers", len(hbs), "err", err)
 	}
 	// Level-triggered reconciliation: what the worker runs is the truth
-	// about each app's container.
+	// about each app's container — unless something newer was recorded
+	// since the heartbeat arrived (a job result or an app_status applied
+	// while it waited in this queue): a stale heartbeat must not undo it,
+	// and the next one heals any real difference.
 	for _, it := range batch {
-		if it.heartbeat == nil {
+		hb := it.heartbeat
+		if hb == nil {
 			continue
 		}
-		for _, a := range it.heartbeat.apps {
-			if owned(it.workerID, a.AppID) && a.Status != "" && placed[a.AppID].Status != a.Status {
+		for _, a := range hb.apps {
+			p := placed[a.AppID]
+			if owned(it.workerID, a.AppID) && a.Status != "" && p.Status != a.Status &&
+				p.UpdatedAt.Before(hb.at.Truncate(time.Millisecond)) {
 				_ = d.store.SetAppStatus(ctx, a.AppID, a.Status, "")
 			}
 		}

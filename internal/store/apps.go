@@ -341,8 +341,9 @@ func (s *Store) setCurrentDeployment(ctx context.Context, tx *sql.Tx, appID, dep
 // AppPlacement is where an app is placed (WorkerID 0: nowhere) and its
 // recorded status.
 type AppPlacement struct {
-	WorkerID int64
-	Status   string
+	WorkerID  int64
+	Status    string
+	UpdatedAt time.Time
 }
 
 // AppPlacements returns the placement of each of ids that exists, in one
@@ -354,14 +355,14 @@ func (s *Store) AppPlacements(ctx context.Context, ids []string) (map[string]App
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := s.r.QueryContext(ctx, s.qDynamic(`SELECT id, worker_id, status FROM apps WHERE id IN (`+placeholders(len(chunk))+`)`), args...)
+		rows, err := s.r.QueryContext(ctx, s.qDynamic(`SELECT id, worker_id, status, updated_at FROM apps WHERE id IN (`+placeholders(len(chunk))+`)`), args...)
 		type row struct {
 			id string
 			p  AppPlacement
 		}
 		got, err := collect(rows, err, func(sc scanner) (row, error) {
 			var r row
-			return r, sc.Scan(&r.id, nullable[int64]{&r.p.WorkerID}, &r.p.Status)
+			return r, sc.Scan(&r.id, nullable[int64]{&r.p.WorkerID}, &r.p.Status, msTime{&r.p.UpdatedAt})
 		})
 		if err != nil {
 			return nil, wrapErr(err, "app placements")

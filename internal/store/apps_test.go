@@ -18,8 +18,8 @@ func TestAppPlacements(t *testing.T) {
 		must(t, s.UpdateAppRuntime(ctx, placed.ID, AppRuntime{Status: "running", WorkerID: w.ID, HostPort: 20001}))
 		got, err := s.AppPlacements(ctx, []string{placed.ID, loose.ID, "app_missing"})
 		must(t, err)
-		if len(got) != 2 || got[placed.ID] != (AppPlacement{WorkerID: w.ID, Status: "running"}) ||
-			got[loose.ID] != (AppPlacement{Status: AppCreated}) {
+		if len(got) != 2 || got[placed.ID].WorkerID != w.ID || got[placed.ID].Status != "running" ||
+			got[placed.ID].UpdatedAt.IsZero() || got[loose.ID].WorkerID != 0 || got[loose.ID].Status != AppCreated {
 			t.Fatalf("AppPlacements = %+v", got)
 		}
 		// More ids than one query takes.
