@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// The router benchmark (WH_BENCH_ROUTER=1, see scripts/bench-router.sh):
+// The router benchmark (WH_BENCH_ROUTER=1, see docs/BENCHMARKS.md):
 // wrk against a tiny upstream directly, through this router, and through a
 // default httputil.ReverseProxy, in one run, three processes (wrk, this
 // test, the upstream: this test binary re-executed), so the figures compare
@@ -91,7 +91,7 @@ func runWrk(t *testing.T, url, host string, conns int, d time.Duration) wrkResul
 
 func TestRouterThroughput(t *testing.T) {
 	if os.Getenv("WH_BENCH_ROUTER") != "1" {
-		t.Skip("benchmark: set WH_BENCH_ROUTER=1 (scripts/bench-router.sh)")
+		t.Skip("benchmark: set WH_BENCH_ROUTER=1 (command in docs/BENCHMARKS.md)")
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
 		t.Fatal("wrk is not installed (apt-get install wrk)")

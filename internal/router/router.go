@@ -132,15 +132,9 @@ func hostname(hostport string) string {
 	return h
 }
 
-// IsAppHost reports whether host (a Host header) is an app's: a name under
-// the base domain, or a custom domain some app has. IP literals and the
+// appRoute returns h's route when h is an app's host: a name under the
+// base domain, or a custom domain some app has. IP literals and the
 // control plane's own names never are.
-func (rt *Router) IsAppHost(host string) bool {
-	_, ok := rt.appRoute(hostname(host))
-	return ok
-}
-
-// appRoute returns h's route when h is an app host (see IsAppHost).
 func (rt *Router) appRoute(h string) (*route, bool) {
 	if h == "" || rt.apiHosts[h] {
 		return nil, false
