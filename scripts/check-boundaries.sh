@@ -31,9 +31,9 @@ check internal/logbus
 # GOEXPERIMENT in Go 1.26), published as a module by its Go authors.
 check internal/wsproto "$mod/internal/models" github.com/go-json-experiment/json
 # The CLI is a plain HTTP client of /v1: it shares validators, nothing else.
-check internal/cli "$mod/internal/models" golang.org/x/term golang.org/x/sys
+check internal/cli "$mod/internal/models" "$mod/internal/prompt" golang.org/x/term golang.org/x/sys
 # The operators' tool is a client of the internal API: it must not link the
 # server's packages (store, database drivers, hub, …), only the contract.
-check cmd/wisehosting-admin "$mod/internal/admincli" "$mod/internal/adminrpc" "$mod/internal/wsproto" \
+check cmd/wisehosting-admin "$mod/internal/admincli" "$mod/internal/prompt" "$mod/internal/adminrpc" "$mod/internal/wsproto" \
   "$mod/internal/models" github.com/go-json-experiment/json github.com/gorilla/websocket golang.org/x/term golang.org/x/sys
 echo "boundaries ok"

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wisehosting/wisehosting/internal/adminrpc"
+
+	"github.com/wisehosting/wisehosting/internal/prompt"
 )
 
 // saved is the session file: one session per internal API address.
@@ -138,11 +139,11 @@ func (a *app) terminal() (int, bool) {
 	return int(f.Fd()), term.IsTerminal(int(f.Fd()))
 }
 
-// secret reads one line: without echo on a terminal (after prompt), else
+// secret reads one line: without echo on a terminal (after label), else
 // the next line of stdin.
-func (a *app) secret(ctx context.Context, prompt, what string) (string, error) {
+func (a *app) secret(ctx context.Context, label, what string) (string, error) {
 	if fd, ok := a.terminal(); ok {
-		fmt.Fprint(a.Stderr, prompt)
+		fmt.Fprint(a.Stderr, label)
 		b, err := term.ReadPassword(fd)
 		fmt.Fprintln(a.Stderr)
 		if err != nil {
@@ -150,27 +151,7 @@ func (a *app) secret(ctx context.Context, prompt, what string) (string, error) {
 		}
 		return string(b), nil
 	}
-	type result struct {
-		line string
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		line, err := a.reader().ReadString('\n')
-		ch <- result{line, err}
-	}()
-	select {
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case r := <-ch:
-		if r.err != nil && (!errors.Is(r.err, io.EOF) || r.line == "") {
-			if errors.Is(r.err, io.EOF) {
-				return "", fmt.Errorf("reading %s: standard input is empty", what)
-			}
-			return "", fmt.Errorf("reading %s: %w", what, r.err)
-		}
-		return strings.TrimRight(r.line, "\r\n"), nil
-	}
+	return prompt.ReadLine(ctx, a.reader(), what)
 }
 
 func (a *app) login(ctx context.Context, args []string) error {

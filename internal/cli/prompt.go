@@ -3,13 +3,14 @@ package cli
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/wisehosting/wisehosting/internal/prompt"
 )
 
 // Reading stdin cannot be interrupted, so each read runs in a goroutine
@@ -33,30 +34,9 @@ func (c *cli) terminal() (int, bool) {
 	return fd, term.IsTerminal(fd)
 }
 
-// readLine reads one line of stdin without its line ending; what: what
-// the line is, for the error when stdin is empty.
+// readLine reads one line of stdin (see prompt.ReadLine).
 func (c *cli) readLine(ctx context.Context, what string) (string, error) {
-	type result struct {
-		line string
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		line, err := c.reader().ReadString('\n')
-		ch <- result{line, err}
-	}()
-	select {
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case r := <-ch:
-		if r.err != nil && (!errors.Is(r.err, io.EOF) || r.line == "") {
-			if errors.Is(r.err, io.EOF) {
-				return "", fmt.Errorf("reading %s: stdin is empty", what)
-			}
-			return "", fmt.Errorf("reading %s: %w", what, r.err)
-		}
-		return strings.TrimRight(r.line, "\r\n"), nil
-	}
+	return prompt.ReadLine(ctx, c.reader(), what)
 }
 
 // readAll reads the rest of stdin (at most max bytes), without one final
