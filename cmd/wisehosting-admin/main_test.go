@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,23 +33,6 @@ const (
 	gitToken      = "ghp_adminE2EToken0123456789"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func buildBinaries(t *testing.T) (wisehosting, admin string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -74,16 +56,6 @@ func buildBinaries(t *testing.T) (wisehosting, admin string) {
 		}
 	}
 	return wisehosting, admin
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // api calls the public API as the owner.
@@ -151,11 +123,11 @@ func TestAgainstWisehostingDev(t *testing.T) {
 	workertest.UseTestContainersConf(t)
 	workertest.EnsureBaseImage(t)
 	whBin, adminBin := buildBinaries(t)
-	dataDir, addr := t.TempDir(), freePort(t)
+	dataDir, addr := t.TempDir(), workertest.FreeAddr(t)
 
 	// The control plane with its local worker; the internal API on a port
 	// of its own, read back from the log.
-	out := &lockedBuffer{}
+	out := &workertest.SyncBuffer{}
 	dev := exec.Command(whBin, "dev", "--listen", addr, "--data-dir", dataDir, "--internal-listen", "127.0.0.1:0")
 	dev.Env = append(os.Environ(), "WH_OWNER_EMAIL="+ownerEmail, "WH_OWNER_PASSWORD="+ownerPassword)
 	dev.Stdout, dev.Stderr = out, out
@@ -233,10 +205,10 @@ func TestAgainstWisehostingDev(t *testing.T) {
 	}
 
 	// watch, as a process of its own, while an app is deployed.
-	var events lockedBuffer
+	var events workertest.SyncBuffer
 	watch := exec.Command(adminBin, "--addr", internal, "watch", "--json")
 	watch.Env, watch.Stdout = env, &events
-	var watchErr lockedBuffer
+	var watchErr workertest.SyncBuffer
 	watch.Stderr = &watchErr
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)

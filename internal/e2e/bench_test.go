@@ -36,7 +36,7 @@ func TestDeployToRoutedBench(t *testing.T) {
 		// (a) by hand.
 		tag := fmt.Sprintf("localhost/wh-bench-raw:%d", i)
 		name := fmt.Sprintf("wh-bench-raw-%d", i)
-		port := strings.TrimPrefix(freePort(t), "127.0.0.1:")
+		port := strings.TrimPrefix(workertest.FreeAddr(t), "127.0.0.1:")
 		clone := filepath.Join(t.TempDir(), "clone")
 		authURL := strings.Replace(git.URL, "http://", "http://x-access-token:"+gitToken+"@", 1)
 		start := time.Now()

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,35 +76,8 @@ type platform struct {
 	dataDir string
 	addr    string // 127.0.0.1:port
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     *workertest.SyncBuffer
 	token   string
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func startPlatform(t *testing.T) *platform {
@@ -113,12 +85,12 @@ func startPlatform(t *testing.T) *platform {
 	workertest.RequirePodman(t)
 	workertest.UseTestContainersConf(t)
 	workertest.EnsureBaseImage(t)
-	p := &platform{t: t, bin: binary(t), dataDir: t.TempDir(), addr: freePort(t)}
+	p := &platform{t: t, bin: binary(t), dataDir: t.TempDir(), addr: workertest.FreeAddr(t)}
 	p.start()
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("platform output:\n%s", tail(p.out.String(), 8000))
+			t.Logf("platform output:\n%s", workertest.Tail(p.out.String(), 8000))
 		}
 	})
 	p.token = p.login()
@@ -129,7 +101,7 @@ func (p *platform) start() {
 	t := p.t
 	t.Helper()
 	if p.out == nil {
-		p.out = &lockedBuffer{}
+		p.out = &workertest.SyncBuffer{}
 	}
 	cmd := exec.Command(p.bin, "dev", "--listen", p.addr, "--data-dir", p.dataDir, "--internal-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "WH_OWNER_EMAIL="+ownerEmail, "WH_OWNER_PASSWORD="+ownerPassword)
@@ -158,7 +130,7 @@ func (p *platform) start() {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("the platform did not become ready:\n%s", tail(p.out.String(), 4000))
+	t.Fatalf("the platform did not become ready:\n%s", workertest.Tail(p.out.String(), 4000))
 }
 
 // kill9 kills the platform process the hard way.
@@ -291,13 +263,6 @@ func randomName(prefix string) string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return prefix + hex.EncodeToString(b)
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 // hammer sends requests through the router until stop is closed and

@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -65,40 +64,6 @@ func requireBrowser(t *testing.T) (node, chromium, webDir string) {
 	return "", "", ""
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
 // startPlatform builds and starts `wisehosting dev` and waits until the
 // API answers and its local worker is online.
 func startPlatform(t *testing.T) (addr string) {
@@ -107,8 +72,8 @@ func startPlatform(t *testing.T) (addr string) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/wisehosting/wisehosting/cmd/wisehosting").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
-	addr = freeAddr(t)
-	out := &lockedBuffer{}
+	addr = workertest.FreeAddr(t)
+	out := &workertest.SyncBuffer{}
 	cmd := exec.Command(bin, "dev", "--listen", addr, "--data-dir", t.TempDir())
 	// No internal admin listener: its default port would collide with
 	// other platforms the tests run at the same time.
@@ -128,7 +93,7 @@ func startPlatform(t *testing.T) (addr string) {
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("platform output:\n%s", tail(out.String(), 8000))
+			t.Logf("platform output:\n%s", workertest.Tail(out.String(), 8000))
 		}
 	})
 	base := "http://" + addr
@@ -150,7 +115,7 @@ func startPlatform(t *testing.T) (addr string) {
 			return addr
 		}
 	}
-	t.Fatalf("the platform did not become ready:\n%s", tail(out.String(), 4000))
+	t.Fatalf("the platform did not become ready:\n%s", workertest.Tail(out.String(), 4000))
 	return ""
 }
 
@@ -223,7 +188,7 @@ func TestDashboardInChromium(t *testing.T) {
 		"WH_APP="+app, "WH_APP_MARKER="+marker,
 		"WH_SCREENSHOTS="+shots, "WH_CHROMIUM="+chromium,
 	)
-	var out lockedBuffer
+	var out workertest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	t.Logf("run.mjs:\n%s", out.String())
