@@ -106,7 +106,7 @@ func Run(ctx context.Context, args []string, o Options) error {
 	} else {
 		agent, err = worker.NewAgent(worker.Config{ControlPlane: cpURL, APIKey: key, Name: "local",
 			DataDir: filepath.Join(cfg.DataDir, "worker"), Address: loopback.String(), Version: o.Version,
-			Logger: log.With("component", "worker")})
+			Logger: log}) // the agent names its component itself
 		if err != nil {
 			stopServe()
 			<-served
