@@ -3,11 +3,12 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/wisehosting/wisehosting/internal/wsproto"
 )
@@ -16,61 +17,89 @@ import (
 // answer the close frame before the TCP connection is dropped.
 const closeGrace = time.Second
 
-// Conn is one worker's WebSocket. Its methods are safe for concurrent use.
+// readBufSize is the pooled read buffer: big enough for a typical message
+// (a runtime_log batch is ~1.4 KB) and its neighbours in one read.
+const readBufSize = 4096
+
+var readBufPool = sync.Pool{New: func() any { b := make([]byte, 0, readBufSize); return &b }}
+
+// Conn is one worker's WebSocket. Its exported methods are safe for
+// concurrent use.
 type Conn struct {
 	hub         *Hub
-	ws          *websocket.Conn
+	nc          net.Conn
+	raw         syscall.RawConn // set when the reactor reads this socket
 	workerID    int64
 	connectedAt time.Time
 	sender      *wsproto.Sender   // numbers from 1 on this connection
-	recv        *wsproto.Receiver // read loop only
-	failures    int               // consecutive rejections; read loop only
+	recv        *wsproto.Receiver // read side only
 
 	lastSeen atomic.Int64 // hub clock, Unix ns of the last accepted message or pong; 0 = never
+	lastPing atomic.Int64 // hub clock, Unix ns of the last ping sent (or of the upgrade)
 
-	// The send queue: a slice rather than a channel so that an idle
-	// connection holds no queue storage.
-	qmu    sync.Mutex
-	queue  []outMsg
-	space  chan struct{} // closed when the writer takes the queue; made only while a sender waits
-	closed bool          // set with done; no more enqueues
-	wake   chan struct{} // cap 1: "the queue is not empty"
+	// Read side. Only the goroutine handling the connection touches these:
+	// the reactor's pool goroutine holding busy, or the fallback read loop.
+	rbuf      []byte // bytes read and not yet consumed; nil when none
+	rbufPool  *[]byte
+	msg       []byte // a fragmented message being assembled
+	msgOp     byte
+	inMsg     bool
+	failures  int  // consecutive rejections
+	discard   bool // closing: read only to notice the end
+	connected bool // WorkerConnected ran
+	torn      bool
 
-	closeOnce   sync.Once
-	done        chan struct{} // closed when the connection is asked to close
+	// Reactor bookkeeping (poller_linux.go).
+	poller *poller // set when the reactor reads this socket, with raw
+	pollID uint64
+	fd     int
+	busy   atomic.Bool // handed to a pool goroutine (or not yet armed)
+	// doomed: drop the socket the next time the connection is handled.
+	doomed atomic.Bool
+	// peerClosed: the worker sent its close frame; ours needs no answer.
+	peerClosed atomic.Bool
+
+	// Write side: a queue drained by a write goroutine that exists only
+	// while there is something to write, so an idle connection holds no
+	// goroutine and no queue storage.
+	qmu         sync.Mutex
+	queue       []outMsg
+	space       chan struct{} // closed when the writer takes the queue; made only while a sender waits
+	writing     bool          // a write goroutine runs (or has finished for good)
+	closed      bool          // set with done; no more enqueues
+	closeSent   bool          // the close frame has been handed to the writer
 	closeCode   int           // set before done is closed
 	closeReason string
-	closeNow    bool          // skip waiting for the worker's close answer
-	readDone    chan struct{} // closed when the read loop stops reading
-	finished    chan struct{} // closed after WorkerDisconnected (or when it is not due)
+	closeNow    bool // drop the socket without waiting for the worker's answer
+	grace       *time.Timer
+	wmu         sync.Mutex // one frame on the wire at a time
+
+	closeOnce sync.Once
+	done      chan struct{} // closed when the connection is asked to close
+	readDone  chan struct{} // closed when reading has stopped for good
+	finished  chan struct{} // closed after WorkerDisconnected (or when it is not due)
 }
 
 type outMsg struct {
-	msgType string
+	op      byte
+	msgType string // data messages, for metrics
 	data    []byte
 }
 
-func newConn(h *Hub, ws *websocket.Conn, workerID int64, key []byte) *Conn {
+func newConn(h *Hub, nc net.Conn, workerID int64, key []byte) *Conn {
 	c := &Conn{
 		hub:         h,
-		ws:          ws,
+		nc:          nc,
 		workerID:    workerID,
 		connectedAt: h.cfg.Now(),
 		sender:      wsproto.NewSender(key),
 		recv:        wsproto.NewReceiver(key),
-		wake:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		readDone:    make(chan struct{}),
 		finished:    make(chan struct{}),
 	}
-	// Exactly MaxMessageBytes passes; one byte more is refused from the
-	// frame header (see the package comment).
-	ws.SetReadLimit(wsproto.MaxMessageBytes)
-	_ = ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-	ws.SetPongHandler(func(string) error {
-		c.touch()
-		return ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-	})
+	c.lastPing.Store(c.connectedAt.UnixNano())
+	c.busy.Store(true) // until the reactor arms it
 	return c
 }
 
@@ -116,37 +145,50 @@ func (c *Conn) isClosed() bool {
 }
 
 // Close closes the connection with a normal close frame. It does not wait.
-func (c *Conn) Close() { c.closeWith(websocket.CloseNormalClosure, "closed") }
+func (c *Conn) Close() { c.closeWith(closeNormal, "closed") }
 
-// closeWith asks the write loop to send a close frame and drop the socket.
-// Only the first call's code and reason count.
+// closeWith sends a close frame, waits up to closeGrace for the worker's
+// answer and drops the socket. Only the first call's code and reason count.
 func (c *Conn) closeWith(code int, reason string) { c.close(code, reason, false) }
 
-// close is closeWith; now skips waiting for the worker's answer to the
-// close frame.
+// close is closeWith; now drops the socket right after the close frame.
 func (c *Conn) close(code int, reason string, now bool) {
 	c.closeOnce.Do(func() {
 		c.qmu.Lock()
 		c.closed = true
 		c.queue = nil
-		c.qmu.Unlock()
+		c.wakeSenders()
 		c.closeCode, c.closeReason, c.closeNow = code, reason, now
 		close(c.done)
+		start := !c.writing
+		c.writing = true
+		c.qmu.Unlock()
+		if start {
+			go c.writeLoop()
+		}
 	})
 }
 
-// Send seals payload as the next envelope of this connection and queues it
-// for the write loop. It never blocks for long: when SendQueue messages are
-// already waiting and none is taken within SendTimeout, the worker is too
-// slow to keep, so it is disconnected and ErrSlowWorker returned. A nil
-// error means queued, not delivered: delivery is confirmed by the protocol
-// (job_ack), not by the socket.
+// wakeSenders releases senders waiting for queue space; qmu held.
+func (c *Conn) wakeSenders() {
+	if c.space != nil {
+		close(c.space)
+		c.space = nil
+	}
+}
+
+// Send seals payload as the next envelope of this connection and queues it.
+// It never blocks for long: when SendQueue messages are already waiting and
+// none is taken within SendTimeout, the worker is too slow to keep, so it is
+// disconnected and ErrSlowWorker returned. A nil error means queued, not
+// delivered: delivery is confirmed by the protocol (job_ack), not by the
+// socket.
 func (c *Conn) Send(msgType string, payload any) error {
 	data, err := c.sender.Seal(msgType, payload)
 	if err != nil {
 		return err
 	}
-	return c.enqueue(outMsg{msgType, data})
+	return c.enqueue(outMsg{opText, msgType, data})
 }
 
 func (c *Conn) enqueue(m outMsg) error {
@@ -158,12 +200,7 @@ func (c *Conn) enqueue(m outMsg) error {
 			return ErrClosed
 		}
 		if len(c.queue) < c.hub.cfg.SendQueue {
-			c.queue = append(c.queue, m)
-			c.qmu.Unlock()
-			select {
-			case c.wake <- struct{}{}:
-			default: // a wake-up is pending already
-			}
+			c.push(m)
 			return nil
 		}
 		if c.space == nil {
@@ -182,9 +219,32 @@ func (c *Conn) enqueue(m outMsg) error {
 			return ErrClosed
 		case <-timer.C:
 			c.hub.log.Warn("worker too slow, disconnecting", "worker_id", c.workerID, "queued", c.queueLen())
-			c.closeWith(websocket.CloseTryAgainLater, "send queue full")
+			c.closeWith(closeTryAgainLater, "send queue full")
 			return ErrSlowWorker
 		}
+	}
+}
+
+// control queues a ping or pong unless the connection is closing or its
+// queue is full (a worker that reads nothing needs no more of them).
+func (c *Conn) control(op byte, payload []byte) {
+	c.qmu.Lock()
+	if c.closed || len(c.queue) >= c.hub.cfg.SendQueue {
+		c.qmu.Unlock()
+		return
+	}
+	c.push(outMsg{op: op, data: payload})
+}
+
+// push appends m and starts the writer if none runs; qmu held, and
+// released here.
+func (c *Conn) push(m outMsg) {
+	c.queue = append(c.queue, m)
+	start := !c.writing
+	c.writing = true
+	c.qmu.Unlock()
+	if start {
+		go c.writeLoop()
 	}
 }
 
@@ -194,69 +254,313 @@ func (c *Conn) queueLen() int {
 	return len(c.queue)
 }
 
-// readLoop registers the connection, runs the Handler's calls, and reads
-// until the socket fails or closes.
-func (c *Conn) readLoop() {
-	h := c.hub
-	defer h.wg.Done()
-
-	prev, ok := h.register(c)
-	if !ok {
-		c.closeWith(websocket.CloseGoingAway, "control plane shutting down")
-	}
-	if prev != nil {
-		// Keep the Handler's calls for one worker sequential: the old
-		// connection's WorkerDisconnected comes before our
-		// WorkerConnected. A worker that reconnects has usually lost
-		// the old socket, so do not wait for it to answer the close
-		// frame: that would only delay the new connection.
-		prev.close(websocket.ClosePolicyViolation, "replaced by a newer connection", true)
-		<-prev.finished
-	}
-	connected := false
-	if !c.isClosed() {
-		h.log.Info("worker connected", "worker_id", c.workerID, "remote", c.ws.RemoteAddr().String())
-		h.handler.WorkerConnected(h.ctx, c)
-		connected = true
-	}
-
-	var readErr error
+// writeLoop writes what is queued and exits when the queue is empty; after
+// a close it sends the close frame last.
+func (c *Conn) writeLoop() {
 	for {
-		mt, data, err := c.ws.ReadMessage()
-		if err != nil {
-			readErr = err
-			break
+		c.qmu.Lock()
+		batch := c.queue
+		c.queue = nil
+		c.wakeSenders()
+		if len(batch) == 0 {
+			if c.closed && !c.closeSent {
+				// writing stays true: the connection needs no writer
+				// after this one.
+				c.closeSent = true
+				code, reason, now := c.closeCode, c.closeReason, c.closeNow
+				c.qmu.Unlock()
+				c.sendClose(code, reason, now)
+				return
+			}
+			c.writing = false
+			c.qmu.Unlock()
+			return
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
-		if c.isClosed() {
-			// Closing: keep reading only to see the worker's close
-			// frame; act on nothing.
-			continue
+		c.qmu.Unlock()
+		for i, m := range batch {
+			if c.isClosed() {
+				break // the next round sends the close frame
+			}
+			if err := c.writeFrame(m.op, m.data, c.hub.cfg.WriteWait); err != nil {
+				c.abort(err)
+				return
+			}
+			if m.op == opText {
+				c.hub.metrics.out(m.msgType)
+			}
+			batch[i] = outMsg{}
 		}
-		c.receive(mt, data)
 	}
-	close(c.readDone)
-	if errors.Is(readErr, websocket.ErrReadLimit) {
-		// gorilla has sent close 1009 already; the message was never
-		// read, so it was never acted on.
-		c.closeWith(websocket.CloseMessageTooBig, "message too big")
-		c.reject("too_large", readErr)
-	}
-	c.closeWith(websocket.CloseNormalClosure, "")
-	h.unregister(c)
-	if connected {
-		h.log.Info("worker disconnected", "worker_id", c.workerID, "code", c.closeCode, "reason", c.closeReason, "err", readErr)
-		// Not cancelled by shutdown: recording the disconnect is
-		// exactly what a shutting-down control plane still wants.
-		h.handler.WorkerDisconnected(context.WithoutCancel(h.ctx), c.workerID)
-	}
-	close(c.finished)
 }
 
-// receive applies the receiver checks to one message and delivers it.
-func (c *Conn) receive(mt int, data []byte) {
+// writeFrame writes one unfragmented frame within timeout.
+func (c *Conn) writeFrame(op byte, payload []byte, timeout time.Duration) error {
+	var hdr [10]byte
+	h := appendFrameHeader(hdr[:0], op, len(payload))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	if len(payload) <= 2048 {
+		// One small write, no writev: pings, pongs, close frames.
+		buf := append(h, payload...)
+		_, err := c.nc.Write(buf)
+		return err
+	}
+	bufs := net.Buffers{h, payload}
+	_, err := bufs.WriteTo(c.nc)
+	return err
+}
+
+// sendClose writes the close frame, then drops the socket at once (now, or
+// when the worker has already sent its own close) or after closeGrace if the
+// worker does not answer first.
+func (c *Conn) sendClose(code int, reason string, now bool) {
+	err := c.writeFrame(opClose, closePayload(code, reason), closeGrace)
+	if err != nil || now || c.peerClosed.Load() {
+		c.drop()
+		return
+	}
+	c.qmu.Lock()
+	c.grace = time.AfterFunc(closeGrace, c.drop)
+	c.qmu.Unlock()
+}
+
+// abort drops the socket after a failed write.
+func (c *Conn) abort(err error) {
+	c.hub.log.Debug("worker write failed", "worker_id", c.workerID, "err", err)
+	c.close(closeNormal, "write failed", true)
+	c.drop()
+}
+
+// drop has the reading side tear the connection down: now, if it is idle,
+// or when it finishes what it is doing.
+func (c *Conn) drop() {
+	c.doomed.Store(true)
+	if c.poller != nil {
+		c.poller.kick(c)
+	} else {
+		// Wakes the blocked Read of the read loop.
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+}
+
+// ---- reading ----
+
+// handle is the reactor's work for a readable (or kicked) connection: read
+// what has arrived, act on every whole message, re-arm.
+func (h *Hub) handle(c *Conn) {
+	if c.doomed.Load() {
+		c.teardown()
+		return
+	}
+	// A few reads at most, so one busy worker cannot hold a pool
+	// goroutine; level triggering brings it back for the rest.
+	for range 4 {
+		buf := c.readBuf()
+		n, err := readRaw(c.raw, buf[len(buf):cap(buf)])
+		if err == errWouldBlock {
+			break
+		}
+		if err != nil || n == 0 {
+			c.teardown() // end of stream or a failed socket
+			return
+		}
+		full := len(buf)+n == cap(buf)
+		c.rbuf = buf[:len(buf)+n]
+		c.consume()
+		if !full {
+			break // most likely all there was
+		}
+	}
+	c.releaseReadBuf()
+	h.release(c)
+}
+
+// release re-arms c in the reactor; a drop that came while c was busy is
+// acted on here.
+func (h *Hub) release(c *Conn) {
+	if err := c.poller.rearm(c); err != nil {
+		c.doomed.Store(true)
+	}
+	if c.doomed.Load() && c.busy.CompareAndSwap(false, true) {
+		c.teardown()
+	}
+}
+
+// readLoop is the fallback reader: one goroutine per connection, for
+// sockets the reactor cannot read (TLS) or when it is off.
+func (c *Conn) readLoop() {
+	for !c.doomed.Load() {
+		buf := c.readBuf()
+		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		if n > 0 {
+			c.rbuf = buf[:len(buf)+n]
+			c.consume()
+		}
+		if err != nil {
+			break
+		}
+		c.releaseReadBuf()
+	}
+	c.teardown()
+}
+
+// readBuf returns c.rbuf with free space after its pending bytes.
+func (c *Conn) readBuf() []byte {
+	if c.rbuf == nil {
+		c.rbufPool = readBufPool.Get().(*[]byte)
+		c.rbuf = (*c.rbufPool)[:0]
+	}
+	return c.rbuf
+}
+
+// releaseReadBuf gives the buffer back when nothing is pending, so an idle
+// connection holds none.
+func (c *Conn) releaseReadBuf() {
+	if len(c.rbuf) > 0 {
+		return
+	}
+	if c.rbufPool != nil && cap(c.rbuf) == readBufSize {
+		*c.rbufPool = c.rbuf[:0]
+		readBufPool.Put(c.rbufPool)
+	}
+	c.rbuf, c.rbufPool = nil, nil
+}
+
+// consume acts on every whole frame in c.rbuf and keeps the rest at its
+// front, with room for the whole of the next frame once its header is in.
+func (c *Conn) consume() {
+	b := c.rbuf
+	if c.discard {
+		c.rbuf = b[:0]
+		return
+	}
+	off := 0
+	need := 0 // bytes the pending frame needs in all, once its header is known
+	for off < len(b) {
+		hdr, err := parseFrameHeader(b[off:])
+		if err == errNeedMore {
+			break
+		}
+		if pe := (*protoError)(nil); errors.As(err, &pe) {
+			c.protocolError(pe)
+			c.rbuf = b[:0]
+			return
+		}
+		if hdr.op < opClose {
+			size := hdr.length
+			if hdr.op == opContinuation {
+				size += int64(len(c.msg))
+			}
+			if size > wsproto.MaxMessageBytes {
+				// Refused from the header, before its bytes are
+				// buffered (see the package comment).
+				c.closeWith(closeMessageTooBig, "message too big")
+				c.reject("too_large", fmt.Errorf("message of at least %d bytes", size))
+				c.discard = true
+				c.rbuf = b[:0]
+				return
+			}
+		}
+		total := hdr.size + int(hdr.length)
+		if len(b)-off < total {
+			need = total
+			break
+		}
+		c.frame(hdr, b[off+hdr.size:off+total])
+		off += total
+		if c.discard {
+			c.rbuf = b[:0]
+			return
+		}
+	}
+	rest := copy(b, b[off:])
+	b = b[:rest]
+	if need > cap(b) {
+		nb := make([]byte, rest, need)
+		copy(nb, b)
+		c.releaseReadBufFor(b)
+		b = nb
+	}
+	c.rbuf = b
+}
+
+// releaseReadBufFor returns old (being replaced by a bigger buffer) to the
+// pool if it came from there.
+func (c *Conn) releaseReadBufFor(old []byte) {
+	if c.rbufPool != nil && cap(old) == readBufSize {
+		*c.rbufPool = old[:0]
+		readBufPool.Put(c.rbufPool)
+	}
+	c.rbufPool = nil
+}
+
+// frame acts on one whole frame; payload is still masked.
+func (c *Conn) frame(hdr frameHeader, payload []byte) {
+	switch hdr.op {
+	case opText, opBinary:
+		if c.inMsg {
+			c.protocolError(&protoError{closeProtocolError, "data frame inside a fragmented message"})
+			return
+		}
+		data := make([]byte, len(payload))
+		unmaskCopy(data, payload, hdr.mask)
+		if hdr.fin {
+			c.message(hdr.op, data)
+			return
+		}
+		c.inMsg, c.msgOp, c.msg = true, hdr.op, data
+	case opContinuation:
+		if !c.inMsg {
+			c.protocolError(&protoError{closeProtocolError, "continuation without a message"})
+			return
+		}
+		n := len(c.msg)
+		c.msg = append(c.msg, make([]byte, len(payload))...)
+		unmaskCopy(c.msg[n:], payload, hdr.mask)
+		if hdr.fin {
+			data := c.msg
+			c.inMsg, c.msg = false, nil
+			c.message(c.msgOp, data)
+		}
+	case opPing:
+		data := make([]byte, len(payload))
+		unmaskCopy(data, payload, hdr.mask)
+		c.control(opPong, data)
+	case opPong:
+		c.touch()
+	case opClose:
+		var p [125]byte
+		unmaskCopy(p[:], payload, hdr.mask)
+		code := parseClosePayload(p[:len(payload)])
+		c.peerClosed.Store(true)
+		c.discard = true
+		if c.isClosed() {
+			// The answer to our close frame: done.
+			c.doomed.Store(true)
+			return
+		}
+		// Answer with the same code; the writer then drops the socket.
+		c.close(code, "", true)
+	}
+}
+
+// protocolError closes the connection after a frame no conforming client
+// sends; nothing more it sends is read.
+func (c *Conn) protocolError(pe *protoError) {
+	c.hub.log.Debug("worker broke the WebSocket protocol", "worker_id", c.workerID, "err", pe)
+	c.closeWith(pe.code, pe.msg)
+	c.discard = true
+}
+
+// message applies the receiver checks to one message and delivers it.
+func (c *Conn) message(op byte, data []byte) {
+	if c.isClosed() {
+		// Closing: act on nothing.
+		return
+	}
 	h := c.hub
-	if mt != websocket.TextMessage {
+	if op != opText {
 		// The protocol carries envelopes in text messages only.
 		c.reject("decode", errBinary)
 		return
@@ -283,7 +587,7 @@ func (c *Conn) reject(reason string, err error) {
 	h.log.Debug("worker message rejected", "worker_id", c.workerID, "reason", reason, "err", truncate(err.Error(), 200), "consecutive", c.failures)
 	if c.failures >= h.cfg.MaxFailures {
 		h.log.Warn("too many rejected messages, closing", "worker_id", c.workerID, "consecutive", c.failures)
-		c.closeWith(websocket.ClosePolicyViolation, "too many rejected messages")
+		c.closeWith(closePolicyViolation, "too many rejected messages")
 	}
 }
 
@@ -296,83 +600,50 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// writeLoop is the only writer of data frames and pings; it owns closing the
-// socket.
-func (c *Conn) writeLoop() {
-	h := c.hub
-	defer h.wg.Done()
-	ping := time.NewTicker(h.cfg.PingPeriod)
-	defer ping.Stop()
-	for {
-		select {
-		case <-c.wake:
-			if err := c.flush(); err != nil {
-				c.abort(err)
-				return
-			}
-		case <-ping.C:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(h.cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
-				c.abort(err)
-				return
-			}
-		case <-c.done:
-			c.finishClose()
-			return
-		}
+// teardown ends the connection, once, from the goroutine handling it:
+// closes the socket, unregisters it and reports the disconnect.
+func (c *Conn) teardown() {
+	if c.torn {
+		return
 	}
-}
-
-// flush writes everything queued. Taking the whole queue at once frees its
-// slots for waiting senders while these writes proceed.
-func (c *Conn) flush() error {
+	c.torn = true
+	h := c.hub
+	if c.poller != nil {
+		c.poller.remove(c)
+	}
+	// The worker has gone (or is being dropped): nothing more to send.
 	c.qmu.Lock()
-	batch := c.queue
-	c.queue = nil
-	if c.space != nil {
-		close(c.space)
-		c.space = nil
+	c.closeSent = true
+	if c.grace != nil {
+		c.grace.Stop()
 	}
 	c.qmu.Unlock()
-	for i, m := range batch {
-		if c.isClosed() {
-			return nil // the done case closes the socket
-		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
-		if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
-			return err
-		}
-		c.hub.metrics.out(m.msgType)
-		batch[i] = outMsg{}
+	c.close(closeNormal, "", true)
+	_ = c.nc.Close()
+	c.rbuf = c.rbuf[:0]
+	c.releaseReadBuf()
+	c.msg = nil
+	close(c.readDone)
+
+	h.unregister(c)
+	if c.connected {
+		h.log.Info("worker disconnected", "worker_id", c.workerID, "code", c.closeCodeNow(), "reason", c.closeReasonNow())
+		// Not cancelled by shutdown: recording the disconnect is
+		// exactly what a shutting-down control plane still wants.
+		h.handler.WorkerDisconnected(context.WithoutCancel(h.ctx), c.workerID)
 	}
-	return nil
+	close(c.finished)
+	h.wg.Done()
 }
 
-// abort drops the socket after a failed write; the read loop then fails and
-// finishes the connection.
-func (c *Conn) abort(err error) {
-	c.hub.log.Debug("worker write failed", "worker_id", c.workerID, "err", err)
-	c.closeWith(websocket.CloseAbnormalClosure, "write failed")
-	_ = c.ws.Close()
+func (c *Conn) closeCodeNow() int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.closeCode
 }
 
-// finishClose sends the close frame and waits briefly for the worker's
-// answer (which ends the read loop) so that the frame is not lost to a
-// reset, then drops the socket. If the read loop has already stopped, the
-// worker closed first or the socket failed, and there is no one to tell.
-func (c *Conn) finishClose() {
-	select {
-	case <-c.readDone:
-	default:
-		msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
-		if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace)); err == nil && !c.closeNow {
-			t := time.NewTimer(closeGrace)
-			select {
-			case <-c.readDone:
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-	_ = c.ws.Close()
+func (c *Conn) closeReasonNow() string {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.closeReason
 }

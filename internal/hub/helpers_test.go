@@ -114,6 +114,10 @@ type testEnv struct {
 	runDone chan error
 }
 
+// testNoReactor runs the tests with a read goroutine per connection (see
+// TestFallbackReader); the tests never run in parallel.
+var testNoReactor bool
+
 var testWorkers = map[string]int64{"key-1": 1, "key-2": 2, "key-3": 3, "key-4": 4, "key-5": 5}
 
 // newTestEnv starts a hub (with Run) behind a loopback httptest server, with
@@ -129,6 +133,7 @@ func newTestEnv(t testing.TB, cfg Config) *testEnv {
 func newTestEnvWith(t testing.TB, cfg Config, auth Authenticator, h Handler) *testEnv {
 	t.Helper()
 	env := &testEnv{metrics: NewMetrics(prometheus.NewRegistry()), runDone: make(chan error, 1)}
+	cfg.NoReactor = cfg.NoReactor || testNoReactor
 	env.hub = New(cfg, auth, h, nil, env.metrics)
 	env.srv = httptest.NewServer(env.hub)
 	var ctx context.Context

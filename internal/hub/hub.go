@@ -83,20 +83,23 @@ type Handler interface {
 }
 
 // Config tunes the hub. Zero fields take the defaults shown. Keep
-// PingPeriod below both PongWait and OfflineAfter, so that a worker that only
-// answers pings neither hits its read deadline nor turns offline.
+// PingPeriod below OfflineAfter, so that a worker that only answers pings
+// does not turn offline.
 //
-// Now drives ConnectedAt, LastSeen, Online and the sweeper; the envelope
-// clock check (wsproto.Receiver) and socket deadlines use the real clock.
+// Now drives ConnectedAt, LastSeen, Online, pings and the sweeper; the
+// envelope clock check (wsproto.Receiver) and socket deadlines use the real
+// clock.
 type Config struct {
 	OfflineAfter     time.Duration // 90 s: Online turns false, and the sweeper closes the socket, after this much silence
 	PingPeriod       time.Duration // 72 s: the hub pings each worker this often; the pong counts as a sign of life
-	PongWait         time.Duration // 90 s: read deadline, extended by every message and pong
 	WriteWait        time.Duration // 10 s: deadline for one write
 	HandshakeTimeout time.Duration // 10 s: deadline for writing the 101 response
 	SendQueue        int           // 64: messages that may wait for the write loop
 	SendTimeout      time.Duration // 1 s: how long Send waits on a full queue before dropping the worker
 	MaxFailures      int           // 5: consecutive rejected messages that close the socket
+	// NoReactor gives every connection its own read goroutine instead of
+	// the epoll reactor (TLS connections always get one).
+	NoReactor bool
 	Now              func() time.Time
 }
 
@@ -108,7 +111,6 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.OfflineAfter, 90*time.Second)
 	def(&c.PingPeriod, 72*time.Second)
-	def(&c.PongWait, 90*time.Second)
 	def(&c.WriteWait, 10*time.Second)
 	def(&c.HandshakeTimeout, 10*time.Second)
 	def(&c.SendTimeout, time.Second)
@@ -146,9 +148,11 @@ type Hub struct {
 
 	running atomic.Bool
 
-	mu      sync.Mutex
-	conns   map[int64]*Conn
-	closing bool
+	mu           sync.Mutex
+	conns        map[int64]*Conn
+	closing      bool
+	poller       *poller // started by the first connection; nil when off
+	pollerFailed bool
 	// wg counts upgrade requests in progress and every connection
 	// goroutine; shutdown waits for it. Add happens under mu with
 	// closing false, so it never races with Wait.
@@ -227,12 +231,72 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Debug("worker upgrade failed", "worker_id", workerID, "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c := newConn(h, ws, workerID, key)
-	// Our own count keeps wg above zero, so these Adds cannot race Wait.
-	h.wg.Add(2)
-	go c.writeLoop()
+	// From here on the hub speaks the frames itself (frame.go); gorilla's
+	// Conn and its buffers are dropped. gorilla refuses a client that sent
+	// data before the handshake completed, so no byte is left behind.
+	c := newConn(h, ws.NetConn(), workerID, key)
+	h.wg.Add(1) // done by c.teardown; our own count keeps wg above zero
+	h.start(c)
+}
+
+// start registers c, runs WorkerConnected and starts reading it. It runs
+// on the upgrade request's goroutine, which then ends: a connection owns no
+// goroutine of its own while it is idle.
+func (h *Hub) start(c *Conn) {
+	prev, ok := h.register(c)
+	if !ok {
+		c.closeWith(closeGoingAway, "control plane shutting down")
+	}
+	if prev != nil {
+		// Keep the Handler's calls for one worker sequential: the old
+		// connection's WorkerDisconnected comes before our
+		// WorkerConnected. A worker that reconnects has usually lost
+		// the old socket, so do not wait for it to answer the close
+		// frame: that would only delay the new connection.
+		prev.close(closePolicyViolation, "replaced by a newer connection", true)
+		<-prev.finished
+	}
+	if !c.isClosed() {
+		h.log.Info("worker connected", "worker_id", c.workerID, "remote", c.nc.RemoteAddr().String())
+		h.handler.WorkerConnected(h.ctx, c)
+		c.connected = true
+	}
+	if p := h.reactor(); p != nil {
+		if raw := rawConnOf(c.nc); raw != nil {
+			c.raw, c.poller = raw, p
+			if err := p.add(c); err == nil {
+				h.release(c) // arms it
+				return
+			}
+			c.raw, c.poller = nil, nil
+		}
+	}
 	go c.readLoop()
 }
+
+// reactor returns the epoll reactor, starting it on first use; nil when
+// it is off or cannot run here.
+func (h *Hub) reactor() *poller {
+	if h.cfg.NoReactor {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.poller == nil && !h.pollerFailed {
+		p, err := newPoller(reactorWorkers, h.handle)
+		if err != nil {
+			h.log.Warn("epoll reactor unavailable, one read goroutine per worker", "err", err)
+			h.pollerFailed = true
+			return nil
+		}
+		h.poller = p
+	}
+	return h.poller
+}
+
+// reactorWorkers is the reactor's pool: enough that a Handler call waiting
+// on the database does not stall every other worker's messages.
+const reactorWorkers = 16
 
 // Run sweeps silent connections until ctx is done, then shuts the hub down:
 // new upgrades get 503, every connection is closed with a close frame, and
@@ -243,7 +307,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	if !h.running.CompareAndSwap(false, true) {
 		return errors.New("hub: Run called twice")
 	}
-	every := max(h.cfg.OfflineAfter/4, 10*time.Millisecond)
+	every := max(min(h.cfg.OfflineAfter, h.cfg.PingPeriod)/4, 10*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -268,29 +332,43 @@ func (h *Hub) shutdown() {
 
 	h.cancel()
 	for _, c := range conns {
-		c.closeWith(websocket.CloseGoingAway, "control plane shutting down")
+		c.closeWith(closeGoingAway, "control plane shutting down")
 	}
 	h.wg.Wait()
+	h.mu.Lock()
+	p := h.poller
+	h.poller = nil
+	h.mu.Unlock()
+	if p != nil {
+		p.close()
+	}
 	h.log.Info("hub stopped", "closed", len(conns))
 }
 
 // sweep closes connections that have been silent for longer than
-// OfflineAfter (no accepted message and no pong). The read deadline would
-// catch them too, but it runs on wall-clock time and PongWait; the sweeper
-// is what keeps Online and the open sockets in agreement.
+// OfflineAfter (no accepted message and no pong), which keeps Online and
+// the open sockets in agreement, and pings those not pinged for
+// PingPeriod: a worker that only answers pings stays online.
 func (h *Hub) sweep() {
 	now := h.cfg.Now()
-	var silent []*Conn
+	var silent, ping []*Conn
 	h.mu.Lock()
 	for _, c := range h.conns {
-		if now.Sub(c.lastHeard()) > h.cfg.OfflineAfter {
+		switch {
+		case now.Sub(c.lastHeard()) > h.cfg.OfflineAfter:
 			silent = append(silent, c)
+		case now.UnixNano()-c.lastPing.Load() >= int64(h.cfg.PingPeriod):
+			ping = append(ping, c)
 		}
 	}
 	h.mu.Unlock()
 	for _, c := range silent {
 		h.log.Info("closing silent worker connection", "worker_id", c.workerID, "last_seen", c.LastSeen())
-		c.closeWith(websocket.CloseGoingAway, "idle timeout")
+		c.closeWith(closeGoingAway, "idle timeout")
+	}
+	for _, c := range ping {
+		c.lastPing.Store(now.UnixNano())
+		c.control(opPing, nil)
 	}
 }
 
@@ -339,7 +417,7 @@ func (h *Hub) Send(workerID int64, msgType string, payload any) error {
 // does not wait for the connection to finish.
 func (h *Hub) Disconnect(workerID int64) {
 	if c := h.Conn(workerID); c != nil {
-		c.closeWith(websocket.ClosePolicyViolation, "disconnected by the control plane")
+		c.closeWith(closePolicyViolation, "disconnected by the control plane")
 	}
 }
 

@@ -1,0 +1,26 @@
+//go:build !linux
+
+package hub
+
+import (
+	"errors"
+	"net"
+	"syscall"
+)
+
+// Without epoll every connection gets a read goroutine (see conn.go).
+type poller struct{}
+
+func newPoller(int, func(*Conn)) (*poller, error) { return nil, errors.New("no reactor on this OS") }
+
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+func (*poller) add(*Conn) error   { return errors.New("no reactor") }
+func (*poller) rearm(*Conn) error { return nil }
+func (*poller) remove(*Conn)      {}
+func (*poller) kick(*Conn)        {}
+func (*poller) close()            {}
+
+var errWouldBlock = errors.New("would block")
+
+func readRaw(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }
