@@ -100,7 +100,7 @@ type Config struct {
 	// NoReactor gives every connection its own read goroutine instead of
 	// the epoll reactor (TLS connections always get one).
 	NoReactor bool
-	Now              func() time.Time
+	Now       func() time.Time
 }
 
 func (c Config) withDefaults() Config {
