@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,7 +210,8 @@ func TestSQLiteFile(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("database file mode = %v, want 0600", fi.Mode().Perm())
 	}
-	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "synchronous": "1"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "synchronous": "1",
+		"cache_size": strconv.Itoa(-sqliteCacheKiB)} {
 		for _, db := range []*sql.DB{s.w, s.r} {
 			var got string
 			must(t, db.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got))
