@@ -234,7 +234,7 @@ func TestApps(t *testing.T) {
 		wantErr(t, err, ErrNotFound)
 		_, err = s.GetAppByDomain(ctx, "www.example.com")
 		wantErr(t, err, ErrNotFound)
-		for table, col := range map[string]string{"app_env": "app_id", "app_domains": "app_id", "runtime_logs": "app_id",
+		for table, col := range map[string]string{"app_env": "app_id", "app_domains": "app_id", "runtime_log_chunks": "app_id",
 			"app_stats": "app_id", "violations": "app_id", "build_log_chunks": "deployment_id"} {
 			var n int
 			key := a.ID

@@ -14,7 +14,7 @@ import (
 // Migrations are numbered files "NNNN_name.sql", applied in order, each in
 // its own transaction together with its row in schema_migrations. They are
 // forward-only: a released file is never edited, a change is a new file.
-// They may use {{AUTOID}} and {{BLOB}} (see expandDDL), and each statement
+// They may use {{AUTOID}}, {{BLOB}} and {{JSON_ARRAY}} (see expandDDL), and each statement
 // must end with ";" at the end of a line.
 //
 //go:embed migrations/*.sql

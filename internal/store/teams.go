@@ -231,10 +231,21 @@ func (s *Store) CountOwners(ctx context.Context, teamID string) (int, error) {
 }
 
 // DeleteTeam deletes a team and, by cascade, its memberships, apps (with
-// their env, domains, deployments, logs and stats) and webhooks. Jobs are
+// their env, domains, deployments, logs and stats; runtime logs explicitly,
+// see deleteRuntimeLogs) and webhooks. Jobs are
 // kept. ErrNotFound if absent.
 func (s *Store) DeleteTeam(ctx context.Context, id string) error {
-	if err := s.execOne(ctx, `DELETE FROM teams WHERE id = ?`, id); err != nil {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := deleteRuntimeLogs(ctx, tx, s, `team_id = ?`, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM teams WHERE id = ?`), id)
+		if err != nil {
+			return err
+		}
+		return oneRow(res)
+	})
+	if err != nil {
 		return wrapErr(err, "delete team %s", id)
 	}
 	return nil

@@ -77,17 +77,32 @@ func TestRuntimeLogs(t *testing.T) {
 		}
 
 		// Retention: web has 10 lines (3 old), api 6 (2 old).
+		lineCount := func(app string) int {
+			ls, err := s.ListRuntimeLogs(ctx, app, 0, 1000)
+			must(t, err)
+			return len(ls)
+		}
 		must(t, s.PruneRuntimeLogs(ctx, tnow().Add(-24*time.Hour), 0))
-		if w, a := countRows(t, s, "runtime_logs", "app_id = ?", web.ID), countRows(t, s, "runtime_logs", "app_id = ?", api.ID); w != 7 || a != 4 {
+		if w, a := lineCount(web.ID), lineCount(api.ID); w != 7 || a != 4 {
 			t.Fatalf("after pruning by age: web %d, api %d lines; want 7, 4", w, a)
 		}
+		// By count, whole chunks go: web's newest are [web 7, web 8] and
+		// [web 9], api's [api 8] and [nul…].
 		must(t, s.PruneRuntimeLogs(ctx, old, 2))
-		if w, a := countRows(t, s, "runtime_logs", "app_id = ?", web.ID), countRows(t, s, "runtime_logs", "app_id = ?", api.ID); w != 2 || a != 2 {
-			t.Fatalf("after pruning by count: web %d, api %d lines; want 2, 2", w, a)
+		if w, a := lineCount(web.ID), lineCount(api.ID); w != 3 || a != 2 {
+			t.Fatalf("after pruning by count: web %d, api %d lines; want 3, 2", w, a)
 		}
 		rest, _ := s.ListRuntimeLogs(ctx, web.ID, 0, 100)
-		if len(rest) != 2 || rest[0].Msg != "web 8" {
+		if len(rest) != 3 || rest[0].Msg != "web 7" || rest[2].Msg != "web 9" {
 			t.Fatalf("web after prune = %+v", rest)
+		}
+		// A chunk never has a time later than when it was stored, so a
+		// line from a clock running ahead cannot hold back pruning.
+		_, err = s.InsertRuntimeLogs(ctx, []RuntimeLogLine{{AppID: api.ID, At: tnow().Add(time.Hour), Msg: "ahead"}})
+		must(t, err)
+		must(t, s.PruneRuntimeLogs(ctx, tnow().Add(time.Minute), 0))
+		if w, a := lineCount(web.ID), lineCount(api.ID); w != 0 || a != 0 {
+			t.Fatalf("after pruning everything: web %d, api %d lines", w, a)
 		}
 	})
 }
@@ -269,6 +284,62 @@ func TestAudit(t *testing.T) {
 		must(t, err)
 		if len(es) != 3 || es[0].Action != "action3" || es[2].Action != "action1" || es[0].RemoteAddr != "192.0.2.7" || !es[0].At.Equal(base.Add(3*time.Second)) {
 			t.Fatalf("ListAudit = %+v", es)
+		}
+	})
+}
+
+// Migration 0003 moves one-row-per-line logs into chunks, in order.
+func TestMigrateRuntimeLogChunks(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, team := newUser(t, s, "a@example.com")
+		web := newApp(t, s, team.ID, "web")
+		// Back to the schema before 0003, as 0001 made it.
+		for _, stmt := range []string{
+			`DROP TABLE runtime_log_chunks`,
+			`DELETE FROM schema_migrations WHERE version = 3`,
+			`CREATE TABLE runtime_logs (id {{AUTOID}}, app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+				stream TEXT NOT NULL DEFAULT 'stdout', at BIGINT NOT NULL, msg TEXT NOT NULL)`,
+			`CREATE INDEX runtime_logs_app ON runtime_logs (app_id, id)`,
+			`CREATE INDEX runtime_logs_at ON runtime_logs (at)`,
+		} {
+			if _, err := s.w.ExecContext(ctx, expandDDL(s.dialect, stmt)); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		base := tnow().Add(-time.Hour)
+		old := []RuntimeLogLine{
+			{Stream: "stdout", At: base, Msg: "one"},
+			{Stream: "stderr", At: base.Add(time.Second), Msg: "two \"quoted\"\tand \\ é ✓"},
+			{Stream: "stdout", At: base.Add(2 * time.Second), Msg: "three"},
+		}
+		for _, l := range old {
+			if _, err := s.exec(ctx, `INSERT INTO runtime_logs (app_id, stream, at, msg) VALUES (?, ?, ?, ?)`,
+				web.ID, l.Stream, ms(l.At), l.Msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(t, s.migrate(ctx))
+		got, err := s.ListRuntimeLogs(ctx, web.ID, 0, 10)
+		must(t, err)
+		if len(got) != len(old) {
+			t.Fatalf("after migration: %+v", got)
+		}
+		for i, l := range got {
+			if l.Msg != old[i].Msg || l.Stream != old[i].Stream || !l.At.Equal(old[i].At) || l.AppID != web.ID ||
+				(i > 0 && l.ID <= got[i-1].ID) {
+				t.Fatalf("line %d after migration = %+v, want %+v", i, l, old[i])
+			}
+		}
+		after, err := s.ListRuntimeLogs(ctx, web.ID, got[0].ID, 10)
+		must(t, err)
+		if len(after) != 2 || after[0].Msg != "two \"quoted\"\tand \\ é ✓" {
+			t.Fatalf("after the first migrated line = %+v", after)
+		}
+		ids, err := s.InsertRuntimeLogs(ctx, []RuntimeLogLine{{AppID: web.ID, Msg: "new"}})
+		must(t, err)
+		if ids[0] <= got[2].ID {
+			t.Fatalf("new line id %d not after migrated ones (%d)", ids[0], got[2].ID)
 		}
 	})
 }
