@@ -294,9 +294,10 @@ func (h *Hub) reactor() *poller {
 	return h.poller
 }
 
-// reactorWorkers is the reactor's pool: enough that a Handler call waiting
-// on the database does not stall every other worker's messages.
-const reactorWorkers = 16
+// reactorWorkers is how many goroutines wait on the reactor: enough that a
+// few Handler calls waiting on the database do not stall every other
+// worker's messages.
+const reactorWorkers = 8
 
 // Run sweeps silent connections until ctx is done, then shuts the hub down:
 // new upgrades get 503, every connection is closed with a close frame, and

@@ -10,10 +10,13 @@ import (
 	"time"
 )
 
-// poller is the epoll reactor: one goroutine waits for readable sockets and
-// hands each to a small pool of goroutines, which read what has arrived,
-// act on every whole message and re-arm the socket. An idle connection
-// costs no goroutine and no read buffer (see the package comment).
+// poller is the epoll reactor: a few goroutines wait on one epoll set and
+// each handles the sockets it is told are readable itself — reads what has
+// arrived, acts on every whole message, re-arms the socket — so a message
+// costs no hand-off between goroutines. Several waiters, so that a Handler
+// call waiting on the database does not stall every other worker. An idle
+// connection costs no goroutine and no read buffer (see the package
+// comment).
 //
 // Each socket is registered EPOLLONESHOT: after one event it is disarmed
 // until the goroutine handling it re-arms it, so a connection is handled by
@@ -24,9 +27,8 @@ import (
 // through net.Conn and park there when the socket buffer is full); a
 // descriptor may be in several epoll sets.
 type poller struct {
-	epfd  int
-	ready chan *Conn
-	work  func(*Conn)
+	epfd int
+	work func(*Conn)
 
 	mu    sync.Mutex
 	conns map[uint64]*Conn
@@ -38,23 +40,21 @@ type poller struct {
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-// newPoller starts the reactor with workers goroutines running work.
-func newPoller(workers int, work func(*Conn)) (*poller, error) {
+// newPoller starts the reactor with waiters goroutines running work.
+func newPoller(waiters int, work func(*Conn)) (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
 	p := &poller{
 		epfd:  epfd,
-		ready: make(chan *Conn, 1024),
 		work:  work,
 		conns: make(map[uint64]*Conn),
 		stop:  make(chan struct{}),
 	}
-	p.wg.Add(1 + workers)
-	go p.wait()
-	for range workers {
-		go p.serve()
+	p.wg.Add(waiters)
+	for range waiters {
+		go p.wait()
 	}
 	return p, nil
 }
@@ -115,20 +115,20 @@ func (p *poller) remove(c *Conn) {
 	p.mu.Unlock()
 }
 
-// kick hands c to the pool unless it is being handled already (then its
-// handler sees whatever kick was meant to announce before re-arming).
+// kick handles c on the calling goroutine unless it is being handled
+// already (then its handler sees whatever kick was meant to announce
+// before re-arming). Callers must hold no lock the Handler might need.
 func (p *poller) kick(c *Conn) {
 	if c.busy.CompareAndSwap(false, true) {
-		select {
-		case p.ready <- c:
-		case <-p.stop:
-		}
+		p.work(c)
 	}
 }
 
 func (p *poller) wait() {
 	defer p.wg.Done()
-	events := make([]syscall.EpollEvent, 256)
+	// Few events per wait: the kernel wakes one waiter per event, so
+	// ready sockets spread over the waiters instead of queueing behind one.
+	events := make([]syscall.EpollEvent, 8)
 	for {
 		select {
 		case <-p.stop:
@@ -156,18 +156,6 @@ func (p *poller) wait() {
 				continue // removed after epoll queued the event
 			}
 			p.kick(c)
-		}
-	}
-}
-
-func (p *poller) serve() {
-	defer p.wg.Done()
-	for {
-		select {
-		case c := <-p.ready:
-			p.work(c)
-		case <-p.stop:
-			return
 		}
 	}
 }
