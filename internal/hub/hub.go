@@ -151,7 +151,7 @@ type Hub struct {
 	mu           sync.Mutex
 	conns        map[int64]*Conn
 	closing      bool
-	poller       *poller // started by the first connection; nil when off
+	pollers      []*poller // started by the first connection; nil when off
 	pollerFailed bool
 	// wg counts upgrade requests in progress and every connection
 	// goroutine; shutdown waits for it. Add happens under mu with
@@ -261,7 +261,7 @@ func (h *Hub) start(c *Conn) {
 		h.handler.WorkerConnected(h.ctx, c)
 		c.connected = true
 	}
-	if p := h.reactor(); p != nil {
+	if p := h.reactor(c.workerID); p != nil {
 		if raw := rawConnOf(c.nc); raw != nil {
 			c.raw, c.poller = raw, p
 			if err := p.add(c); err == nil {
@@ -274,30 +274,39 @@ func (h *Hub) start(c *Conn) {
 	go c.readLoop()
 }
 
-// reactor returns the epoll reactor, starting it on first use; nil when
-// it is off or cannot run here.
-func (h *Hub) reactor() *poller {
+// reactor returns the epoll reactor for a worker, starting the reactors on
+// first use; nil when they are off or cannot run here.
+func (h *Hub) reactor(workerID int64) *poller {
 	if h.cfg.NoReactor {
 		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.poller == nil && !h.pollerFailed {
-		p, err := newPoller(reactorWorkers, h.handle)
-		if err != nil {
-			h.log.Warn("epoll reactor unavailable, one read goroutine per worker", "err", err)
-			h.pollerFailed = true
-			return nil
+	if h.pollers == nil && !h.pollerFailed {
+		for range reactors {
+			p, err := newPoller(h.handle)
+			if err != nil {
+				h.log.Warn("epoll reactor unavailable, one read goroutine per worker", "err", err)
+				for _, p := range h.pollers {
+					p.close()
+				}
+				h.pollers, h.pollerFailed = nil, true
+				return nil
+			}
+			h.pollers = append(h.pollers, p)
 		}
-		h.poller = p
 	}
-	return h.poller
+	if h.pollers == nil {
+		return nil
+	}
+	return h.pollers[uint64(workerID)%reactors]
 }
 
-// reactorWorkers is how many goroutines wait on the reactor: enough that a
-// few Handler calls waiting on the database do not stall every other
-// worker's messages.
-const reactorWorkers = 8
+// reactors is how many epoll sets (each with its own goroutine) share the
+// connections. A reactor's goroutine runs the Handler's calls for its
+// workers, so one call waiting on the database holds up only its share
+// of the workers; more reactors cost more wake-ups per message.
+const reactors = 4
 
 // Run sweeps silent connections until ctx is done, then shuts the hub down:
 // new upgrades get 503, every connection is closed with a close frame, and
@@ -337,10 +346,10 @@ func (h *Hub) shutdown() {
 	}
 	h.wg.Wait()
 	h.mu.Lock()
-	p := h.poller
-	h.poller = nil
+	ps := h.pollers
+	h.pollers = nil
 	h.mu.Unlock()
-	if p != nil {
+	for _, p := range ps {
 		p.close()
 	}
 	h.log.Info("hub stopped", "closed", len(conns))

@@ -5,57 +5,68 @@ package hub
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
-	"time"
 )
 
-// poller is the epoll reactor: a few goroutines wait on one epoll set and
-// each handles the sockets it is told are readable itself — reads what has
-// arrived, acts on every whole message, re-arms the socket — so a message
-// costs no hand-off between goroutines. Several waiters, so that a Handler
-// call waiting on the database does not stall every other worker. An idle
-// connection costs no goroutine and no read buffer (see the package
-// comment).
+// poller is the epoll reactor: one goroutine learns from an epoll set which
+// sockets are readable and handles each itself — reads what has arrived,
+// acts on every whole message, re-arms the socket — so a message costs no
+// hand-off between goroutines. An idle connection costs no goroutine and
+// no read buffer (see the package comment).
+//
+// The waiting goroutine does not block in epoll_wait (which would tie up
+// an OS thread and cost a thread hand-off on every wake-up): the epoll
+// descriptor is itself registered with the Go runtime's netpoller, which
+// wakes the goroutine when the set has events, and epoll_wait is then
+// called with a zero timeout.
 //
 // Each socket is registered EPOLLONESHOT: after one event it is disarmed
-// until the goroutine handling it re-arms it, so a connection is handled by
-// at most one goroutine at a time, in arrival order. Conn.busy guards the
-// same exclusivity for kick (a wake-up that does not come from epoll).
+// until its handler re-arms it, so a connection is handled by one goroutine
+// at a time, in arrival order. Conn.busy guards the same exclusivity for
+// kick (a wake-up that does not come from epoll).
 //
-// The Go runtime's own netpoller keeps the descriptor too (writes still go
-// through net.Conn and park there when the socket buffer is full); a
-// descriptor may be in several epoll sets.
+// The runtime's netpoller keeps the sockets too (writes still go through
+// net.Conn and park there when the socket buffer is full); a descriptor may
+// be in several epoll sets.
 type poller struct {
 	epfd int
+	file *os.File // epfd, registered with the runtime's netpoller
 	work func(*Conn)
 
 	mu    sync.Mutex
 	conns map[uint64]*Conn
 	next  uint64
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	done chan struct{} // closed when the waiting goroutine has returned
 }
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-// newPoller starts the reactor with waiters goroutines running work.
-func newPoller(waiters int, work func(*Conn)) (*poller, error) {
+// newPoller starts the reactor; work handles one connection.
+func newPoller(work func(*Conn)) (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
 	p := &poller{
 		epfd:  epfd,
+		file:  os.NewFile(uintptr(epfd), "epoll"),
 		work:  work,
 		conns: make(map[uint64]*Conn),
-		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
-	p.wg.Add(waiters)
-	for range waiters {
-		go p.wait()
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		p.file.Close()
+		return nil, err
 	}
+	go p.wait(rc)
 	return p, nil
 }
 
@@ -124,48 +135,36 @@ func (p *poller) kick(c *Conn) {
 	}
 }
 
-func (p *poller) wait() {
-	defer p.wg.Done()
-	// Few events per wait: the kernel wakes one waiter per event, so
-	// ready sockets spread over the waiters instead of queueing behind one.
-	events := make([]syscall.EpollEvent, 8)
+func (p *poller) wait(rc syscall.RawConn) {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 128)
 	for {
-		select {
-		case <-p.stop:
-			return
-		default:
-		}
-		// A timeout rather than a wake-up descriptor: stopping is rare and
-		// may take this long.
-		n, err := syscall.EpollWait(p.epfd, events, 200)
+		var n int
+		err := rc.Read(func(fd uintptr) bool {
+			var err error
+			n, err = syscall.EpollWait(int(fd), events, 0)
+			return err == nil && n > 0 // false: park until epfd is readable
+		})
 		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			// Nothing else is expected from a valid epoll descriptor;
-			// avoid spinning if it happens anyway.
-			time.Sleep(10 * time.Millisecond)
-			continue
+			return // closed
 		}
 		for i := range n {
 			id := eventID(&events[i])
 			p.mu.Lock()
 			c := p.conns[id]
 			p.mu.Unlock()
-			if c == nil {
-				continue // removed after epoll queued the event
+			if c != nil { // nil: removed after epoll queued the event
+				p.kick(c)
 			}
-			p.kick(c)
 		}
 	}
 }
 
-// close stops the reactor's goroutines and closes the epoll descriptor.
+// close stops the reactor's goroutine and closes the epoll descriptor.
 // Every connection must be finished first.
 func (p *poller) close() {
-	close(p.stop)
-	p.wg.Wait()
-	_ = syscall.Close(p.epfd)
+	_ = p.file.Close()
+	<-p.done
 }
 
 // readRaw reads what has arrived on c's socket without blocking:

@@ -11,7 +11,7 @@ import (
 // Without epoll every connection gets a read goroutine (see conn.go).
 type poller struct{}
 
-func newPoller(int, func(*Conn)) (*poller, error) { return nil, errors.New("no reactor on this OS") }
+func newPoller(func(*Conn)) (*poller, error) { return nil, errors.New("no reactor on this OS") }
 
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
