@@ -234,6 +234,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	run("hub", s.Hub.Run)
 	run("dispatcher", s.Dispatch.Run)
 	run("janitor", s.janitor)
+	run("stats flusher", s.flushStats)
 	run("webhooks", s.Webhooks.Run)
 	if s.Admin != nil {
 		run("internal API", s.Admin.Run)
@@ -288,6 +289,24 @@ func (s *Server) acmeManager() *autocert.Manager {
 		m.Client = &acme.Client{DirectoryURL: s.cfg.ACMEDirectory, HTTPClient: s.ACMEHTTPClient}
 	}
 	return m
+}
+
+// flushStats writes buffered app stats samples once they are due, also
+// when no new sample comes to trigger it (see store.InsertAppStats), and
+// all of them on shutdown.
+func (s *Server) flushStats(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.Store.FlushAppStats(context.WithoutCancel(ctx))
+		case <-t.C:
+			if err := s.Store.FlushDueAppStats(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("write app stats", "err", err)
+			}
+		}
+	}
 }
 
 // janitor prunes expired sessions and old logs and stats every hour.

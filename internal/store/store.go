@@ -62,6 +62,8 @@ type Store struct {
 	// table knows when to reload. In-process only: one control plane per
 	// database, as everywhere else.
 	routesGen atomic.Uint64
+	// stats buffers app stats samples (stats.go).
+	stats statsBuffer
 }
 
 // RoutesGeneration changes whenever an app, a custom domain or a worker's
@@ -105,7 +107,10 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 
 // Close closes the connection pools.
 func (s *Store) Close() error {
-	err := s.w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := s.FlushAppStats(ctx)
+	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}

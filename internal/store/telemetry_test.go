@@ -122,16 +122,39 @@ func TestAppStats(t *testing.T) {
 		must(t, s.InsertAppStats(ctx, rows))
 		must(t, s.InsertAppStats(ctx, nil))
 
-		got, err := s.ListAppStats(ctx, app.ID, base.Add(2*time.Minute))
-		must(t, err)
-		if len(got) != 3 || got[0].CPUPercent != 14.5 || got[0].NetRxBytes != 2000 || got[0].PIDs != 3 ||
-			got[0].MemLimitBytes != 256<<20 || !got[0].At.Equal(base.Add(2*time.Minute)) || got[0].ID == 0 {
-			t.Fatalf("ListAppStats = %+v", got)
+		check := func(stage string, written bool) {
+			t.Helper()
+			got, err := s.ListAppStats(ctx, app.ID, base.Add(2*time.Minute))
+			must(t, err)
+			if len(got) != 3 || got[0].CPUPercent != 14.5 || got[0].NetRxBytes != 2000 || got[0].PIDs != 3 ||
+				got[0].MemLimitBytes != 256<<20 || !got[0].At.Equal(base.Add(2*time.Minute)) || (got[0].ID != 0) != written {
+				t.Fatalf("%s: ListAppStats = %+v", stage, got)
+			}
 		}
+		// Buffered samples are listed before they are written...
+		check("buffered", false)
+		var n int
+		must(t, s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM app_stats`).Scan(&n))
+		if n != 0 {
+			t.Fatalf("%d rows written before the flush", n)
+		}
+		must(t, s.FlushDueAppStats(ctx)) // not due yet
+		check("not due", false)
+		// ...and the same after (the sample of a deleted app is dropped).
+		must(t, s.FlushAppStats(ctx))
+		check("written", true)
+		must(t, s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM app_stats`).Scan(&n))
+		if n != 5 {
+			t.Fatalf("%d rows written, want 5", n)
+		}
+		// A sample buffered again at a stored time is listed once.
+		must(t, s.InsertAppStats(ctx, rows[2:3]))
+		check("overlap", true)
+		must(t, s.FlushAppStats(ctx))
 		must(t, s.PruneAppStats(ctx, base.Add(90*time.Second)))
-		got, _ = s.ListAppStats(ctx, app.ID, time.Time{})
-		if len(got) != 3 {
-			t.Fatalf("after prune %d rows, want 3", len(got))
+		got, _ := s.ListAppStats(ctx, app.ID, time.Time{})
+		if len(got) != 4 { // minutes 2, 2 (written twice), 3, 4
+			t.Fatalf("after prune %d rows, want 4", len(got))
 		}
 	})
 }
