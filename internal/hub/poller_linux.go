@@ -138,26 +138,33 @@ func (p *poller) kick(c *Conn) {
 func (p *poller) wait(rc syscall.RawConn) {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
-	for {
-		var n int
-		err := rc.Read(func(fd uintptr) bool {
-			var err error
-			n, err = syscall.EpollWait(int(fd), events, 0)
-			return err == nil && n > 0 // false: park until epfd is readable
-		})
-		if err != nil {
-			return // closed
-		}
-		for i := range n {
-			id := eventID(&events[i])
-			p.mu.Lock()
-			c := p.conns[id]
-			p.mu.Unlock()
-			if c != nil { // nil: removed after epoll queued the event
-				p.kick(c)
+	// The events are handled inside the callback, which returns false to
+	// park until the runtime sees epfd readable again. Parking right
+	// after a wait that returned fewer events than fit loses nothing: an
+	// event arriving in between marks epfd ready, and the park returns at
+	// once (RawConn.Read resets readiness only when it is called, not
+	// between calls of the callback).
+	_ = rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(int(fd), events, 0)
+			if err != nil || n <= 0 {
+				return false
+			}
+			for i := range n {
+				id := eventID(&events[i])
+				p.mu.Lock()
+				c := p.conns[id]
+				p.mu.Unlock()
+				if c != nil { // nil: removed after epoll queued the event
+					p.kick(c)
+				}
+			}
+			if n < len(events) {
+				return false
 			}
 		}
-	}
+	})
+	// Read returns when the file is closed.
 }
 
 // close stops the reactor's goroutine and closes the epoll descriptor.
