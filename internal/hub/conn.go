@@ -31,7 +31,9 @@ type Conn struct {
 	raw         syscall.RawConn // set when the reactor reads this socket
 	workerID    int64
 	connectedAt time.Time
-	sender      *wsproto.Sender   // numbers from 1 on this connection
+	key         []byte
+	senderOnce  sync.Once
+	sender      *wsproto.Sender   // numbers from 1 on this connection; made at the first Send (most connections rarely get one)
 	recv        *wsproto.Receiver // read side only
 
 	lastSeen atomic.Int64 // hub clock, Unix ns of the last accepted message or pong; 0 = never
@@ -92,7 +94,7 @@ func newConn(h *Hub, nc net.Conn, workerID int64, key []byte) *Conn {
 		nc:          nc,
 		workerID:    workerID,
 		connectedAt: h.cfg.Now(),
-		sender:      wsproto.NewSender(key),
+		key:         key,
 		recv:        wsproto.NewReceiver(key),
 		done:        make(chan struct{}),
 		readDone:    make(chan struct{}),
@@ -184,6 +186,7 @@ func (c *Conn) wakeSenders() {
 // delivered: delivery is confirmed by the protocol (job_ack), not by the
 // socket.
 func (c *Conn) Send(msgType string, payload any) error {
+	c.senderOnce.Do(func() { c.sender = wsproto.NewSender(c.key) })
 	data, err := c.sender.Seal(msgType, payload)
 	if err != nil {
 		return err
