@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wisehosting/wisehosting/internal/adminrpc"
+	"github.com/wisehosting/wisehosting/internal/logstore"
 	"github.com/wisehosting/wisehosting/internal/models"
 	"github.com/wisehosting/wisehosting/internal/store"
 )
@@ -342,7 +343,7 @@ func (s *Service) logs(ctx context.Context, c *rpcConn, call *adminrpc.Call) (an
 		ls := s.d.Logs.Subscribe(app.ID) // before the first read: no line slips between
 		sub, wake = ls, ls.C
 	}
-	lines, err := s.d.Store.ListRuntimeLogs(ctx, app.ID, 0, n)
+	lines, err := s.d.RuntimeLogs.List(app.ID, 0, n)
 	if err != nil {
 		if sub != nil {
 			sub.Close()
@@ -361,7 +362,7 @@ func (s *Service) logs(ctx context.Context, c *rpcConn, call *adminrpc.Call) (an
 	return out, nil
 }
 
-func logLines(ls []store.RuntimeLogLine) []adminrpc.LogLine {
+func logLines(ls []logstore.Line) []adminrpc.LogLine {
 	out := make([]adminrpc.LogLine, 0, len(ls))
 	for _, l := range ls {
 		out = append(out, adminrpc.LogLine{ID: l.ID, At: l.At, Stream: l.Stream, Msg: l.Msg})
@@ -396,7 +397,7 @@ func (c *rpcConn) startTail(id uint64, app *store.App, after int64, wake <-chan 
 			case <-tick.C:
 			}
 			for {
-				lines, err := c.s.d.Store.ListRuntimeLogs(ctx, app.ID, after, 500)
+				lines, err := c.s.d.RuntimeLogs.List(app.ID, after, 500)
 				if err != nil || len(lines) == 0 {
 					break
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/wisehosting/wisehosting/internal/dispatch"
 	"github.com/wisehosting/wisehosting/internal/hub"
 	"github.com/wisehosting/wisehosting/internal/logbus"
+	"github.com/wisehosting/wisehosting/internal/logstore"
 	"github.com/wisehosting/wisehosting/internal/store"
 )
 
@@ -33,8 +34,10 @@ type Deps struct {
 	Hub      *hub.Hub
 	Dispatch *dispatch.Dispatcher
 	Logs     *logbus.Bus // wakes followed log tails
-	Events   *Events
-	Logger   *slog.Logger
+	// RuntimeLogs holds the apps' runtime logs (app.logs).
+	RuntimeLogs *logstore.Store
+	Events      *Events
+	Logger      *slog.Logger
 	// Addr is where Listen binds: a loopback host:port.
 	Addr string
 	// Version is reported by /status; "" takes it from the build info.

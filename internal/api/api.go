@@ -13,6 +13,7 @@ import (
 	"github.com/wisehosting/wisehosting/internal/dispatch"
 	"github.com/wisehosting/wisehosting/internal/hub"
 	"github.com/wisehosting/wisehosting/internal/logbus"
+	"github.com/wisehosting/wisehosting/internal/logstore"
 	"github.com/wisehosting/wisehosting/internal/notify"
 	"github.com/wisehosting/wisehosting/internal/store"
 )
@@ -24,7 +25,8 @@ type Deps struct {
 	WorkerTokens *auth.WorkerTokens
 	Hub          *hub.Hub
 	Dispatch     *dispatch.Dispatcher
-	Logs         *logbus.Bus
+	Logs         *logbus.Bus     // wakes live log streams
+	RuntimeLogs  *logstore.Store // the apps' runtime log files
 	Notify       *notify.Broker
 	Logger       *slog.Logger
 	// PublicURL is how users reach the API. Apps answer at

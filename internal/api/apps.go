@@ -356,6 +356,11 @@ func (a *API) deleteApp(w http.ResponseWriter, r *http.Request, p *principal) er
 	if err := a.Store.DeleteApp(ctx, app.ID); err != nil {
 		return err
 	}
+	// The app is gone either way; logs left by a failure here are
+	// removed by the server's janitor.
+	if err := a.RuntimeLogs.Delete(app.ID); err != nil {
+		a.Logger.Warn("delete runtime logs", "app_id", app.ID, "err", err)
+	}
 	a.Logs.Drop(app.ID)
 	a.Logger.Info("app deleted", "app", app.Name, "user_id", p.User.ID)
 	w.WriteHeader(http.StatusNoContent)

@@ -172,8 +172,9 @@ type logLineJSON struct {
 }
 
 // appLogs returns runtime logs: the last lines as JSON, or with follow=1 a
-// stream of "log" events whose id is the line's durable id, so a client
-// resumes after a disconnect (or a server restart) without gaps.
+// stream of "log" events whose id is the line's durable id (1 + its offset
+// in the app's log file, see logstore), so a client resumes after a
+// disconnect (or a server restart) without gaps.
 func (a *API) appLogs(w http.ResponseWriter, r *http.Request, p *principal) error {
 	app, _, err := a.appFromPath(r, p, auth.RoleViewer)
 	if err != nil {
@@ -189,7 +190,7 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request, p *principal) erro
 		limit = 200
 	}
 	if !wantsStream(r) {
-		lines, err := a.Store.ListRuntimeLogs(ctx, app.ID, after, limit)
+		lines, err := a.RuntimeLogs.List(app.ID, after, limit)
 		if err != nil {
 			return err
 		}
@@ -204,7 +205,7 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request, p *principal) erro
 	defer sub.Close()
 	s := startSSE(w)
 	for {
-		lines, err := a.Store.ListRuntimeLogs(ctx, app.ID, after, limit)
+		lines, err := a.RuntimeLogs.List(app.ID, after, limit)
 		if err != nil {
 			return nil
 		}

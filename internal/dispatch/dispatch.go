@@ -24,6 +24,7 @@ import (
 	"github.com/wisehosting/wisehosting/internal/auth"
 	"github.com/wisehosting/wisehosting/internal/hub"
 	"github.com/wisehosting/wisehosting/internal/logbus"
+	"github.com/wisehosting/wisehosting/internal/logstore"
 	"github.com/wisehosting/wisehosting/internal/models"
 	"github.com/wisehosting/wisehosting/internal/notify"
 	"github.com/wisehosting/wisehosting/internal/store"
@@ -45,6 +46,7 @@ const (
 // implements hub.Handler.
 type Dispatcher struct {
 	store  *store.Store
+	rlogs  *logstore.Store // runtime log files
 	hub    *hub.Hub
 	box    *auth.SecretBox
 	logs   *logbus.Bus
@@ -84,10 +86,11 @@ func (nopSink) Emit(context.Context, string, string, any) {}
 // SetEvents sets where events go (default: nowhere).
 func (d *Dispatcher) SetEvents(e EventSink) { d.events = e }
 
-// New returns a Dispatcher. SetHub must be called before Run (the hub and
-// the dispatcher refer to each other).
-func New(s *store.Store, box *auth.SecretBox, logs *logbus.Bus, n *notify.Broker, log *slog.Logger) *Dispatcher {
-	return &Dispatcher{store: s, box: box, logs: logs, notify: n, log: log.With("component", "dispatch"),
+// New returns a Dispatcher; it writes the runtime logs workers report to
+// rlogs. SetHub must be called before Run (the hub and the dispatcher refer
+// to each other).
+func New(s *store.Store, rlogs *logstore.Store, box *auth.SecretBox, logs *logbus.Bus, n *notify.Broker, log *slog.Logger) *Dispatcher {
+	return &Dispatcher{store: s, rlogs: rlogs, box: box, logs: logs, notify: n, log: log.With("component", "dispatch"),
 		now: time.Now, kick: make(chan struct{}, 1), events: nopSink{}, ingestCh: make(chan ingestItem, ingestQueue),
 		AckTimeout: DefaultAckTimeout}
 }

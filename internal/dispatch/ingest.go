@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/wisehosting/wisehosting/internal/logstore"
 	"github.com/wisehosting/wisehosting/internal/store"
 	"github.com/wisehosting/wisehosting/internal/wsproto"
 )
@@ -153,12 +154,18 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 		}
 	}
 
-	var lines []store.RuntimeLogLine
+	// Runtime logs go to the app's log file, one Append (one write) per
+	// app per batch, in the order they arrived.
+	byApp := map[string][]logstore.Line{}
+	var order []string
 	var stats []store.AppStat
 	for _, it := range batch {
 		for _, l := range it.logs {
 			if owned(it.workerID, l.AppID) {
-				lines = append(lines, store.RuntimeLogLine{AppID: l.AppID, Stream: l.Stream, Msg: l.Msg, At: l.At})
+				if _, ok := byApp[l.AppID]; !ok {
+					order = append(order, l.AppID)
+				}
+				byApp[l.AppID] = append(byApp[l.AppID], logstore.Line{Stream: l.Stream, Msg: l.Msg, At: l.At})
 			}
 		}
 		if it.stats != nil {
@@ -174,14 +181,15 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 			}
 		}
 	}
-	if len(lines) > 0 {
-		if _, err := d.store.InsertRuntimeLogs(ctx, lines); err != nil {
-			d.log.Error("store runtime logs", "lines", len(lines), "err", err)
-		} else {
-			// After the insert: a live reader woken by the bus finds them.
-			for _, l := range lines {
-				d.logs.Push(l.AppID, l.Stream, l.Msg, l.At)
-			}
+	for _, app := range order {
+		lines := byApp[app]
+		if err := d.rlogs.Append(app, lines); err != nil {
+			d.log.Error("store runtime logs", "app_id", app, "lines", len(lines), "err", err)
+			continue
+		}
+		// After the write: a live reader woken by the bus finds them.
+		for _, l := range lines {
+			d.logs.Push(app, l.Stream, l.Msg, l.At)
 		}
 	}
 	if len(stats) > 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wisehosting/wisehosting/internal/logbus"
+	"github.com/wisehosting/wisehosting/internal/logstore"
 	"github.com/wisehosting/wisehosting/internal/store"
 	"github.com/wisehosting/wisehosting/internal/wsproto"
 )
@@ -18,8 +19,8 @@ import (
 //
 //	go test -run '^$' -bench IngestSteadyState -benchtime 400x ./internal/dispatch/
 //
-// 10,000 apps, each on its own worker, with runtime logs and stats already
-// stored (so the indexes are larger than a small cache), then one full
+// 10,000 apps, each on its own worker, with runtime logs (in their files)
+// and stats already stored (so the indexes are larger than a small cache), then one full
 // batch per iteration through flushIngest, in the mix 10,000 workers send:
 // a runtime_log of 5 lines every 3 s, an app_stats every 10 s and a
 // heartbeat every 30 s per worker, 4,667 messages/s in all.
@@ -51,7 +52,12 @@ func newIngestBench(b *testing.B) *ingestBench {
 	if err := st.CreateUserWithTeam(ctx, u, team); err != nil {
 		b.Fatal(err)
 	}
-	ib := &ingestBench{d: New(st, nil, logbus.New(16, 10*time.Minute), nil, slog.New(slog.DiscardHandler))}
+	rlogs, err := logstore.Open(b.TempDir()+"/logs", logstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rlogs.Close() })
+	ib := &ingestBench{d: New(st, rlogs, nil, logbus.New(16, 10*time.Minute), nil, slog.New(slog.DiscardHandler))}
 	for i := range benchApps {
 		w := &store.Worker{Name: fmt.Sprintf("w%05d", i), APIKeyHash: fmt.Sprintf("%064x", i)}
 		if err := st.CreateWorker(ctx, w); err != nil {
@@ -74,21 +80,15 @@ func newIngestBench(b *testing.B) *ingestBench {
 	}
 	ib.apps, ib.workers = apps, workers
 
-	// History, written in the order it would have arrived: every app's
-	// message of one round, then the next round.
+	// History: every app has a log file already.
 	start := time.Now().Add(-time.Hour)
-	var lines []store.RuntimeLogLine
-	for n := 0; n < benchPrefillLines/benchLinesPerMsg; n++ {
-		i := n % benchApps
-		at := start.Add(time.Duration(n) * time.Millisecond)
-		for k := range benchLinesPerMsg {
-			lines = append(lines, store.RuntimeLogLine{AppID: ib.apps[i], Stream: "stdout", At: at, Msg: ib.logMsg(n, k)})
+	for i, app := range ib.apps {
+		lines := make([]logstore.Line, benchPrefillLines/benchApps)
+		for n := range lines {
+			lines[n] = logstore.Line{Stream: "stdout", At: start.Add(time.Duration(n) * time.Second), Msg: ib.logMsg(i*len(lines)+n, n%benchLinesPerMsg)}
 		}
-		if len(lines) >= 5000 {
-			if _, err := st.InsertRuntimeLogs(ctx, lines); err != nil {
-				b.Fatal(err)
-			}
-			lines = lines[:0]
+		if err := rlogs.Append(app, lines); err != nil {
+			b.Fatal(err)
 		}
 	}
 	var stats []store.AppStat

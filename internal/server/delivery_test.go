@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +132,35 @@ func TestRuntimeLogStream(t *testing.T) {
 	if ev := r.Next(t, "log", 5*time.Second); !strings.Contains(ev.Data, `"msg":"second"`) {
 		t.Fatalf("resumed with %q, want only the second line", ev.Data)
 	}
+	r.Close()
+
+	// The lines are in the app's log folder, which goes with the app.
+	dir := filepath.Join(srv.DataDir, "logs", job.AppID)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("log folder: %v", err)
+	}
+	if res := srv.Do("DELETE", "/v1/apps/web", owner, nil); res.Status != http.StatusNoContent {
+		t.Fatalf("delete app: %d %s", res.Status, res.Body)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("log folder after deleting the app: %v", err)
+	}
+}
+
+// The janitor removes the logs of apps the database does not have (a team
+// deleted with its apps, a crash between deleting an app and its logs).
+func TestOrphanRuntimeLogsRemoved(t *testing.T) {
+	data := t.TempDir()
+	orphan := filepath.Join(data, "logs", "app_"+strings.Repeat("q", 26))
+	if err := os.MkdirAll(orphan, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(orphan, "00000000000000000000.log"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	servertest.New(t, servertest.DB{Name: "sqlite"}, servertest.Options{DataDir: data})
+	servertest.Eventually(t, 5*time.Second, "orphan logs removed", func() bool {
+		_, err := os.Stat(orphan)
+		return os.IsNotExist(err)
+	})
 }

@@ -181,7 +181,7 @@ func serveHubOnly(ctx context.Context, cfg config.Server, log *slog.Logger) erro
 	defer st.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d := dispatch.New(st, box, logbus.New(0, 0), notify.New(), log) // only its authenticator is used
+	d := dispatch.New(st, nil, box, logbus.New(0, 0), notify.New(), log) // only its authenticator is used
 	h := hub.New(hub.Config{}, dispatch.WorkerAuth{D: d, Tokens: tokens}, decodeDropHandler{}, log.With("component", "hub"), hub.NewMetrics(reg))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })

@@ -30,6 +30,7 @@ import (
 	"github.com/wisehosting/wisehosting/internal/dispatch"
 	"github.com/wisehosting/wisehosting/internal/hub"
 	"github.com/wisehosting/wisehosting/internal/logbus"
+	"github.com/wisehosting/wisehosting/internal/logstore"
 	"github.com/wisehosting/wisehosting/internal/notify"
 	"github.com/wisehosting/wisehosting/internal/router"
 	"github.com/wisehosting/wisehosting/internal/store"
@@ -39,12 +40,14 @@ import (
 
 // Server is a running control plane.
 type Server struct {
-	cfg      config.Server
-	log      *slog.Logger
-	Store    *store.Store
-	Hub      *hub.Hub
-	Dispatch *dispatch.Dispatcher
-	API      *api.API
+	cfg   config.Server
+	log   *slog.Logger
+	Store *store.Store
+	// RuntimeLogs holds the apps' runtime logs, in <data-dir>/logs.
+	RuntimeLogs *logstore.Store
+	Hub         *hub.Hub
+	Dispatch    *dispatch.Dispatcher
+	API         *api.API
 	// Webhooks delivers the teams' outbound webhooks.
 	Webhooks *webhook.Deliverer
 	// Router proxies app hosts to their containers.
@@ -88,6 +91,13 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
+	// Runtime logs are files on this machine, whichever the database: at
+	// 10,000 workers an append costs a write(2), a database row a page.
+	rlogs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{MaxAge: runtimeLogMaxAge})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -99,12 +109,12 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	}, []string{"route", "code"})
 	reg.MustRegister(httpLatency)
 
-	// Runtime log history is in the database (durable ids, resumable
+	// Runtime log history is in the log files (durable ids, resumable
 	// streams); the bus only wakes live tails and keeps each app's last
 	// few lines, so 10,000 chatty apps cost megabytes, not gigabytes.
 	logs := logbus.New(16, 10*time.Minute)
 	n := notify.New()
-	d := dispatch.New(st, box, logs, n, log)
+	d := dispatch.New(st, rlogs, box, logs, n, log)
 	// The admin event stream sees worker connections (through the hub's
 	// handler) and the dispatcher's events (next to the webhooks).
 	events := admin.NewEvents()
@@ -112,7 +122,7 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	d.SetHub(h)
 	wh := webhook.New(st, box, log.With("component", "webhooks"))
 	d.SetEvents(events.Tee(wh))
-	a := api.New(api.Deps{Store: st, Box: box, WorkerTokens: tokens, Hub: h, Dispatch: d, Logs: logs, Notify: n,
+	a := api.New(api.Deps{Store: st, Box: box, WorkerTokens: tokens, Hub: h, Dispatch: d, Logs: logs, RuntimeLogs: rlogs, Notify: n,
 		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL, BaseDomain: cfg.BaseDomain, AppsTLS: cfg.ACME})
 
 	apiHosts := []string{"127.0.0.1", "::1"}
@@ -121,9 +131,9 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	}
 	rt := router.New(st, router.Config{BaseDomain: cfg.BaseDomain, APIHosts: apiHosts}, log.With("component", "router"))
 
-	s := &Server{cfg: cfg, log: log, Store: st, Hub: h, Dispatch: d, API: a, Webhooks: wh, Router: rt, started: time.Now()}
+	s := &Server{cfg: cfg, log: log, Store: st, RuntimeLogs: rlogs, Hub: h, Dispatch: d, API: a, Webhooks: wh, Router: rt, started: time.Now()}
 	if cfg.InternalListen != "" {
-		s.Admin = admin.New(admin.Deps{Store: st, Box: box, Hub: h, Dispatch: d, Logs: logs, Events: events,
+		s.Admin = admin.New(admin.Deps{Store: st, Box: box, Hub: h, Dispatch: d, Logs: logs, RuntimeLogs: rlogs, Events: events,
 			Logger: log.With("component", "admin"), Addr: cfg.InternalListen, Started: s.started})
 	}
 	mux := http.NewServeMux()
@@ -138,6 +148,7 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	// (client routes fall back to its index.html).
 	dashboard, err := web.Dashboard()
 	if err != nil {
+		rlogs.Close()
 		st.Close()
 		return nil, err
 	}
@@ -149,6 +160,7 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 		// Bound now, last, so a port in use fails the start with its own
 		// error (wisehosting dev talks to the server before Serve could).
 		if err := s.Admin.Listen(); err != nil {
+			rlogs.Close()
 			st.Close()
 			return nil, err
 		}
@@ -172,8 +184,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // Run serves on cfg.Listen until ctx is done, then shuts down in order:
-// stop accepting, close worker sockets and streams, stop the dispatcher,
-// close the database.
+// stop accepting, close worker sockets and streams, stop the dispatcher
+// (its ingest writer flushes what it accepted), close the log files and
+// the database.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
@@ -185,6 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.Store.Close()
+	defer s.RuntimeLogs.Close() // after every goroutine below has returned
 	if s.Admin != nil {
 		if err := s.Admin.Listen(); err != nil { // bound by New; a no-op then
 			_ = ln.Close()
@@ -318,7 +332,7 @@ func (s *Server) janitor(ctx context.Context) error {
 		if err := s.Store.DeleteExpiredSessions(ctx, now); err != nil && ctx.Err() == nil {
 			s.log.Warn("prune sessions", "err", err)
 		}
-		if err := s.Store.PruneRuntimeLogs(ctx, now.Add(-7*24*time.Hour), 10000); err != nil && ctx.Err() == nil {
+		if err := s.pruneRuntimeLogs(ctx, now); err != nil && ctx.Err() == nil {
 			s.log.Warn("prune runtime logs", "err", err)
 		}
 		if err := s.Store.PruneAppStats(ctx, now.Add(-8*24*time.Hour)); err != nil && ctx.Err() == nil {
@@ -330,6 +344,32 @@ func (s *Server) janitor(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// runtimeLogMaxAge is how long runtime log lines are kept (each app's log
+// is also capped in size: logstore.DefaultMaxAppBytes).
+const runtimeLogMaxAge = 7 * 24 * time.Hour
+
+// pruneRuntimeLogs applies the runtime logs' retention, and removes the
+// logs of apps the database no longer has (a team deleted with its apps,
+// a crash between deleting an app and its logs).
+func (s *Server) pruneRuntimeLogs(ctx context.Context, now time.Time) error {
+	ids, err := s.RuntimeLogs.Apps()
+	if err != nil {
+		return err
+	}
+	exist, err := s.Store.AppPlacements(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, ok := exist[id]; !ok {
+			if err := s.RuntimeLogs.Delete(id); err != nil {
+				return err
+			}
+		}
+	}
+	return s.RuntimeLogs.Prune(now)
 }
 
 // instrument records request latency by route pattern (never by raw path,
