@@ -185,20 +185,12 @@ func (s *Store) UpdateApp(ctx context.Context, a *App) error {
 	return nil
 }
 
-// DeleteApp deletes the app, its runtime logs and, by cascade, its env, domains,
-// deployments, build logs, stats and violations. Its jobs
-// are kept (a delete job outlives the app). ErrNotFound if absent.
+// DeleteApp deletes the app and, by cascade, its env, domains,
+// deployments, build logs, stats and violations (its runtime logs are
+// files: the caller deletes them from the logstore). Its jobs are kept
+// (a delete job outlives the app). ErrNotFound if absent.
 func (s *Store) DeleteApp(ctx context.Context, id string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := deleteRuntimeLogs(ctx, tx, s, `id = ?`, id); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM apps WHERE id = ?`), id)
-		if err != nil {
-			return err
-		}
-		return oneRow(res)
-	})
+	err := s.execOne(ctx, `DELETE FROM apps WHERE id = ?`, id)
 	if err != nil {
 		return wrapErr(err, "delete app %s", id)
 	}

@@ -219,8 +219,6 @@ func TestApps(t *testing.T) {
 		must(t, s.CreateDeploymentWithJob(ctx, d, j))
 		_, err = s.AppendBuildLog(ctx, d.ID, 0, "hello")
 		must(t, err)
-		_, err = s.InsertRuntimeLogs(ctx, []RuntimeLogLine{{AppID: a.ID, Msg: "x"}})
-		must(t, err)
 		must(t, s.InsertAppStats(ctx, []AppStat{{AppID: a.ID, CPUPercent: 1}}))
 		must(t, s.InsertViolation(ctx, &Violation{AppID: a.ID, Kind: "oom"}))
 		del := &Job{Type: JobDelete, AppID: a.ID, AppName: a.Name}
@@ -234,7 +232,7 @@ func TestApps(t *testing.T) {
 		wantErr(t, err, ErrNotFound)
 		_, err = s.GetAppByDomain(ctx, "www.example.com")
 		wantErr(t, err, ErrNotFound)
-		for table, col := range map[string]string{"app_env": "app_id", "app_domains": "app_id", "runtime_log_chunks": "app_id",
+		for table, col := range map[string]string{"app_env": "app_id", "app_domains": "app_id",
 			"app_stats": "app_id", "violations": "app_id", "build_log_chunks": "deployment_id"} {
 			var n int
 			key := a.ID

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"testing"
-	"time"
 )
 
 // Benchmarks run on SQLite, the default database:
@@ -28,26 +26,6 @@ func benchStore(b *testing.B) (*Store, *App) {
 		b.Fatal(err)
 	}
 	return s, app
-}
-
-// BenchmarkInsertRuntimeLogs stores batches of 50 lines, the shape of a
-// worker's runtime_log message.
-func BenchmarkInsertRuntimeLogs(b *testing.B) {
-	s, app := benchStore(b)
-	ctx := context.Background()
-	lines := make([]RuntimeLogLine, 50)
-	at := time.Now()
-	for i := range lines {
-		lines[i] = RuntimeLogLine{AppID: app.ID, Stream: "stdout", At: at,
-			Msg: fmt.Sprintf("GET /api/items/%d 200 1.2ms user-agent=Mozilla/5.0 (X11; Linux x86_64)", i)}
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.InsertRuntimeLogs(ctx, lines); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N*len(lines))/b.Elapsed().Seconds(), "lines/s")
 }
 
 func BenchmarkCreateDeploymentWithJob(b *testing.B) {

@@ -187,6 +187,10 @@ func TestMigrationsIdempotent(t *testing.T) {
 		if n != len(migs) {
 			t.Fatalf("schema_migrations has %d rows, want %d", n, len(migs))
 		}
+		// Runtime logs are files (internal/logstore): 0004 dropped their table.
+		if _, err := s2.exec(ctx, `SELECT COUNT(*) FROM runtime_log_chunks`); err == nil {
+			t.Fatal("runtime_log_chunks still exists")
+		}
 		// A third store opened while the second is live must also work.
 		s3 := openTest(t, dsn)
 		must(t, s3.Ping(ctx))

@@ -231,20 +231,12 @@ func (s *Store) CountOwners(ctx context.Context, teamID string) (int, error) {
 }
 
 // DeleteTeam deletes a team and, by cascade, its memberships, apps (with
-// their env, domains, deployments, logs and stats; runtime logs explicitly,
-// see deleteRuntimeLogs) and webhooks. Jobs are
-// kept. ErrNotFound if absent.
+// their env, domains, deployments, build logs and stats) and webhooks.
+// Jobs are kept. The apps' runtime logs are files: the caller deletes them
+// from the logstore (the server's janitor also removes the logs of apps
+// the database no longer has). ErrNotFound if absent.
 func (s *Store) DeleteTeam(ctx context.Context, id string) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := deleteRuntimeLogs(ctx, tx, s, `team_id = ?`, id); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM teams WHERE id = ?`), id)
-		if err != nil {
-			return err
-		}
-		return oneRow(res)
-	})
+	err := s.execOne(ctx, `DELETE FROM teams WHERE id = ?`, id)
 	if err != nil {
 		return wrapErr(err, "delete team %s", id)
 	}
