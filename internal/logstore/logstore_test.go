@@ -443,16 +443,22 @@ func atoi(s string) int {
 //
 // 10,000 apps, one runtime_log message of 5 ~200-byte lines every 3 s
 // each: 3,333 messages/s, about 333 per 100 ms batch, each batch one
-// Append per app, round-robin, so with 256 open files every Append opens
-// and closes its segment.
+// Append per app, round-robin, so with the default 256 open files every
+// Append opens and closes its segment; with 10,000 none does.
 func BenchmarkAppend(b *testing.B) {
+	for _, files := range []int{DefaultOpenFiles, 10_000} {
+		b.Run(fmt.Sprintf("open-files=%d", files), func(b *testing.B) { benchAppend(b, files) })
+	}
+}
+
+func benchAppend(b *testing.B, openFiles int) {
 	const (
 		apps        = 10_000
 		msgsPerSec  = 3333
 		perBatch    = 333
 		linesPerMsg = 5
 	)
-	s := open(b, b.TempDir(), Options{OpenFiles: benchOpenFiles})
+	s := open(b, b.TempDir(), Options{OpenFiles: openFiles})
 	ids := make([]string, apps)
 	for i := range ids {
 		ids[i] = appID(i)
@@ -497,5 +503,3 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(ns, "ns/msg")
 	b.ReportMetric(ns*msgsPerSec/1e9*100, "%core@3333msg/s")
 }
-
-var benchOpenFiles = 0
