@@ -93,7 +93,12 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	}
 	// Runtime logs are files on this machine, whichever the database: at
 	// 10,000 workers an append costs a write(2), a database row a page.
-	rlogs, err := logstore.Open(filepath.Join(cfg.DataDir, "logs"), logstore.Options{MaxAge: runtimeLogMaxAge})
+	logsDir := filepath.Join(cfg.DataDir, "logs")
+	if err := importLegacyRuntimeLogs(ctx, st, logsDir, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	rlogs, err := logstore.Open(logsDir, logstore.Options{MaxAge: runtimeLogMaxAge})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -344,6 +349,53 @@ func (s *Server) janitor(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// importLegacyRuntimeLogs copies the runtime logs an earlier build kept in
+// the database into the log files, once, before anything else writes
+// them, then drops their table. Lines get new ids (their offsets in the
+// files); a client resuming with an old id gets the last lines again (see
+// logstore.Store.List).
+func importLegacyRuntimeLogs(ctx context.Context, st *store.Store, dir string, log *slog.Logger) error {
+	has, err := st.HasLegacyRuntimeLogs(ctx)
+	if err != nil || !has {
+		return err
+	}
+	// Files here can only be from an import cut short: start over.
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("server: import runtime logs: %w", err)
+	}
+	ls, err := logstore.Open(dir, logstore.Options{})
+	if err != nil {
+		return err
+	}
+	start, n := time.Now(), 0
+	err = st.ExportLegacyRuntimeLogs(ctx, func(appID string, lines []store.LegacyRuntimeLogLine) error {
+		out := make([]logstore.Line, len(lines))
+		for i, l := range lines {
+			out[i] = logstore.Line{Stream: l.Stream, At: l.At, Msg: l.Msg}
+		}
+		n += len(out)
+		err := ls.Append(appID, out)
+		if errors.Is(err, logstore.ErrBadAppID) {
+			log.Warn("runtime logs not imported: unexpected app id", "app_id", appID)
+			return nil
+		}
+		return err
+	})
+	if cerr := ls.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("server: import runtime logs: %w", err)
+	}
+	if err := st.DropLegacyRuntimeLogs(ctx); err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("runtime logs moved from the database to files", "lines", n, "dir", dir, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }
 
 // runtimeLogMaxAge is how long runtime log lines are kept (each app's log
