@@ -45,16 +45,21 @@ const (
 // Dispatcher places and delivers jobs and handles worker messages. It
 // implements hub.Handler.
 type Dispatcher struct {
-	store  *store.Store
-	rlogs  *logstore.Store // runtime log files
-	hub    *hub.Hub
-	box    *auth.SecretBox
-	logs   *logbus.Bus
-	notify *notify.Broker
-	log    *slog.Logger
-	now    func() time.Time
-	kick   chan struct{}
-	events EventSink
+	store *store.Store
+	rlogs *logstore.Store // runtime log files
+
+	// Placement cache of the ingest writer (ingest.go); its goroutine only.
+	placeGen     uint64
+	placeCache   map[string]store.AppPlacement
+	placeMissing map[string]bool
+	hub          *hub.Hub
+	box          *auth.SecretBox
+	logs         *logbus.Bus
+	notify       *notify.Broker
+	log          *slog.Logger
+	now          func() time.Time
+	kick         chan struct{}
+	events       EventSink
 
 	// AckTimeout may be shortened by tests; set it before Run.
 	AckTimeout time.Duration

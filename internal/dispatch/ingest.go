@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/wisehosting/wisehosting/internal/logstore"
@@ -86,6 +87,43 @@ func (d *Dispatcher) drainIngest(batch []ingestItem) []ingestItem {
 	}
 }
 
+// placements returns where each of ids is placed (apps that do not exist
+// are left out). It answers from a cache kept for as long as the store's
+// routes generation stands, which every write to apps bumps, so a steady
+// stream of reports costs no query at all; after a change, one query per
+// batch refills it.
+func (d *Dispatcher) placements(ctx context.Context, ids map[string]bool) map[string]store.AppPlacement {
+	gen := d.store.RoutesGeneration() // before the query: a write during it invalidates what it read
+	if gen != d.placeGen || d.placeCache == nil || len(d.placeCache) > placeCacheMax {
+		d.placeGen, d.placeCache, d.placeMissing = gen, map[string]store.AppPlacement{}, map[string]bool{}
+	}
+	var missing []string
+	for id := range ids {
+		if _, ok := d.placeCache[id]; !ok && !d.placeMissing[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		got, err := d.store.AppPlacements(ctx, missing)
+		if err != nil {
+			d.log.Error("check report ownership", "apps", len(missing), "err", err)
+			d.placeCache = nil // nothing learnt; try again next batch
+			return map[string]store.AppPlacement{}
+		}
+		for _, id := range missing {
+			if p, ok := got[id]; ok {
+				d.placeCache[strings.Clone(id)] = p
+			} else {
+				d.placeMissing[strings.Clone(id)] = true
+			}
+		}
+	}
+	return d.placeCache
+}
+
+// placeCacheMax bounds the placement cache (a reset refills it).
+const placeCacheMax = 200_000
+
 // flushIngest writes one batch. It runs to completion even during
 // shutdown: these messages were already accepted from the worker.
 func (d *Dispatcher) flushIngest(batch []ingestItem) {
@@ -95,7 +133,7 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	// A worker may only report on apps placed on it: one query per batch.
+	// A worker may only report on apps placed on it.
 	ids := map[string]bool{}
 	for _, it := range batch {
 		for _, l := range it.logs {
@@ -112,15 +150,7 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 			}
 		}
 	}
-	list := make([]string, 0, len(ids))
-	for id := range ids {
-		list = append(list, id)
-	}
-	placed, err := d.store.AppPlacements(ctx, list)
-	if err != nil {
-		d.log.Error("check report ownership", "apps", len(list), "err", err)
-		placed = map[string]store.AppPlacement{}
-	}
+	placed := d.placements(ctx, ids)
 	owned := func(wid int64, appID string) bool {
 		p, ok := placed[appID]
 		return ok && p.WorkerID == wid
@@ -188,8 +218,11 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 			continue
 		}
 		// After the write: a live reader woken by the bus finds them.
+		// The bus keeps its lines a while: copies, so that they do not
+		// pin the whole received message (the decoder's strings share it).
+		key := strings.Clone(app)
 		for _, l := range lines {
-			d.logs.Push(app, l.Stream, l.Msg, l.At)
+			d.logs.Push(key, l.Stream, strings.Clone(l.Msg), l.At)
 		}
 	}
 	if len(stats) > 0 {

@@ -164,3 +164,43 @@ func TestOrphanRuntimeLogsRemoved(t *testing.T) {
 		return os.IsNotExist(err)
 	})
 }
+
+// A worker's reports are applied only for apps placed on it, also right
+// after an app moves (the ingest writer caches placements until apps
+// change).
+func TestReportsFollowPlacement(t *testing.T) {
+	srv, owner, w1, _, job := deployFixture(t, servertest.Options{})
+	w1.Send("job_ack", map[string]any{"job_id": job.JobID, "accepted": true})
+	w1.Send("job_result", map[string]any{"job_id": job.JobID, "success": true, "container_id": "c", "image_id": "sha256:1", "host_port": 20001})
+	servertest.Eventually(t, 5*time.Second, "app running", func() bool {
+		return strings.Contains(string(srv.Do("GET", "/v1/apps/web", owner, nil).Body), `"status":"running"`)
+	})
+	line := func(msg string) map[string]any {
+		return map[string]any{"lines": []map[string]any{{"app_id": job.AppID, "stream": "stdout", "at": time.Now().UTC().Format(time.RFC3339Nano), "msg": msg}}}
+	}
+	logs := func() string { return string(srv.Do("GET", "/v1/apps/web/logs", owner, nil).Body) }
+	w1.Send("runtime_log", line("from w1 while placed"))
+	servertest.Eventually(t, 5*time.Second, "w1's line", func() bool { return strings.Contains(logs(), "from w1 while placed") })
+
+	// The app moves to w2.
+	w2ID, rawKey := srv.CreateWorker(owner, "w2")
+	w2 := servertest.NewProtoWorker(t, srv.URL, rawKey)
+	w2.Connect()
+	t.Cleanup(w2.Close)
+	ctx := t.Context()
+	app, err := srv.S.Store.GetApp(ctx, job.AppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := app.Runtime()
+	rt.WorkerID = w2ID
+	if err := srv.S.Store.UpdateAppRuntime(ctx, app.ID, rt); err != nil {
+		t.Fatal(err)
+	}
+	w1.Send("runtime_log", line("from w1 after the move"))
+	w2.Send("runtime_log", line("from w2 after the move"))
+	servertest.Eventually(t, 5*time.Second, "w2's line", func() bool { return strings.Contains(logs(), "from w2 after the move") })
+	if strings.Contains(logs(), "from w1 after the move") {
+		t.Fatal("a line from the app's former worker was stored")
+	}
+}

@@ -230,6 +230,9 @@ func (s *Store) UpdateDeploymentStatus(ctx context.Context, id, status, message 
 	if err != nil {
 		return wrapErr(err, "update deployment %s to %s", id, status)
 	}
+	if status == DeploymentRunning {
+		s.routesChanged() // the app row changed
+	}
 	return nil
 }
 

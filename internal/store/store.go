@@ -57,10 +57,10 @@ type Store struct {
 	log  *slog.Logger
 	// rebound caches rebind results so hot queries are rewritten once.
 	rebound sync.Map
-	// routesGen counts writes that may change where an app's traffic goes
-	// (apps, their domains, worker addresses), so the router's in-memory
-	// table knows when to reload. In-process only: one control plane per
-	// database, as everywhere else.
+	// routesGen counts every write to apps (and to their domains and
+	// workers' addresses): the router's table and the ingest writer's
+	// placement cache reload when it moves. In-process only: one control
+	// plane per database, as everywhere else.
 	routesGen atomic.Uint64
 	// stats buffers app stats samples (stats.go).
 	stats statsBuffer

@@ -240,5 +240,6 @@ func (s *Store) DeleteTeam(ctx context.Context, id string) error {
 	if err != nil {
 		return wrapErr(err, "delete team %s", id)
 	}
+	s.routesChanged() // its apps went with it
 	return nil
 }
