@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	// Runtime log history is in the log files (durable ids, resumable
 	// streams); the bus only wakes live tails and keeps each app's last
 	// few lines, so 10,000 chatty apps cost megabytes, not gigabytes.
-	logs := logbus.New(16, 10*time.Minute)
+	logs := logbus.New(4, 10*time.Minute)
 	n := notify.New()
 	d := dispatch.New(st, rlogs, box, logs, n, log)
 	// The admin event stream sees worker connections (through the hub's

@@ -73,7 +73,7 @@ func sqliteURI(path string, params ...string) string {
 }
 
 // sqliteCacheKiB is each SQLite connection's page cache (see openSQLite).
-const sqliteCacheKiB = 64 << 10
+const sqliteCacheKiB = 16 << 10
 
 // openSQLite opens the writer pool (one connection, so writers queue in Go
 // instead of failing with SQLITE_BUSY, and BEGIN IMMEDIATE so a transaction
@@ -93,10 +93,12 @@ func openSQLite(ctx context.Context, path string) (writer, reader *sql.DB, err e
 	}
 	f.Close()
 
-	// cache_size: SQLite's default page cache (2 MB) is far smaller than
-	// the index pages the ingest writer touches at random every batch (one
-	// per app that reported); each miss is a pread, each eviction of a
-	// dirty page a write. 64 MB per connection, in memory only when used.
+	// cache_size: SQLite's default page cache (2 MB) is small next to the
+	// pages the hot paths touch (apps, workers, the stats index when its
+	// buffer is written). 16 MB per connection, in memory only when used:
+	// the big random-access writes (runtime logs, stats sample by sample)
+	// are gone, so a larger cache would only add to the control plane's
+	// memory.
 	common := []string{"_pragma=busy_timeout(5000)", "_pragma=foreign_keys(1)", "_pragma=synchronous(NORMAL)",
 		"_pragma=cache_size(" + strconv.Itoa(-sqliteCacheKiB) + ")"}
 	writer, err = sql.Open("sqlite", sqliteURI(path, append(common, "_pragma=journal_mode(WAL)", "_txlock=immediate")...))
