@@ -41,6 +41,7 @@ type statsBuffer struct {
 	pending  []AppStat
 	since    time.Time // when the oldest pending sample was buffered
 	flushing []AppStat // being written; still visible to reads
+	names    map[string]string // interned app ids of pending
 	// wmu serialises flushes so that flushing is one batch at a time.
 	wmu sync.Mutex
 }
@@ -58,11 +59,22 @@ func (s *Store) InsertAppStats(ctx context.Context, rows []AppStat) error {
 	if len(b.pending) == 0 {
 		b.since = t
 	}
+	if b.names == nil {
+		b.names = map[string]string{}
+	}
 	for _, r := range rows {
 		if r.At.IsZero() {
 			r.At = t
 		}
 		r.ID = 0
+		// One copy of each app id for the whole buffer: the caller's
+		// strings may share (and so keep alive) a whole received message.
+		name, ok := b.names[r.AppID]
+		if !ok {
+			name = strings.Clone(r.AppID)
+			b.names[name] = name
+		}
+		r.AppID = name
 		b.pending = append(b.pending, r)
 	}
 	due := len(b.pending) >= statsFlushRows || t.Sub(b.since) >= statsFlushEvery
@@ -94,6 +106,7 @@ func (s *Store) FlushAppStats(ctx context.Context) error {
 	b.mu.Lock()
 	rows := b.pending
 	b.pending = nil
+	b.names = nil
 	b.flushing = rows
 	b.mu.Unlock()
 	if len(rows) == 0 {
