@@ -39,8 +39,8 @@ const (
 type statsBuffer struct {
 	mu       sync.Mutex
 	pending  []AppStat
-	since    time.Time // when the oldest pending sample was buffered
-	flushing []AppStat // being written; still visible to reads
+	since    time.Time         // when the oldest pending sample was buffered
+	flushing []AppStat         // being written; still visible to reads
 	names    map[string]string // interned app ids of pending
 	// wmu serialises flushes so that flushing is one batch at a time.
 	wmu sync.Mutex
