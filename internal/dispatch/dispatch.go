@@ -66,7 +66,8 @@ type Dispatcher struct {
 
 	fresh sync.Map // worker id → true until its first heartbeat on a new connection
 
-	ingestCh chan ingestItem // see ingest.go
+	ingestCh   chan ingestItem // see ingest.go
+	ingestFull chan struct{}   // cap 1: "the queue is full, write now"
 }
 
 // Webhook event names.
@@ -97,6 +98,7 @@ func (d *Dispatcher) SetEvents(e EventSink) { d.events = e }
 func New(s *store.Store, rlogs *logstore.Store, box *auth.SecretBox, logs *logbus.Bus, n *notify.Broker, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{store: s, rlogs: rlogs, box: box, logs: logs, notify: n, log: log.With("component", "dispatch"),
 		now: time.Now, kick: make(chan struct{}, 1), events: nopSink{}, ingestCh: make(chan ingestItem, ingestQueue),
+		ingestFull: make(chan struct{}, 1),
 		AckTimeout: DefaultAckTimeout}
 }
 

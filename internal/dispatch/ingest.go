@@ -19,9 +19,9 @@ import (
 // full queue blocks the read loop, which stops reading that socket: back
 // pressure instead of unbounded memory.
 const (
-	ingestQueue    = 1024
-	ingestMaxWait  = 100 * time.Millisecond
-	ingestMaxItems = 256
+	// ingestQueue holds about a second of reports from 10,000 workers.
+	ingestQueue   = 4096
+	ingestMaxWait = 100 * time.Millisecond
 )
 
 type ingestItem struct {
@@ -42,14 +42,29 @@ func (d *Dispatcher) enqueueIngest(ctx context.Context, it ingestItem) error {
 	select {
 	case d.ingestCh <- it:
 		return nil
+	default:
+	}
+	// The queue is full: have the writer start now, then wait for room.
+	select {
+	case d.ingestFull <- struct{}{}:
+	default:
+	}
+	select {
+	case d.ingestCh <- it:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
 // runIngest batches queued reports until ctx is done, then writes what is
-// left.
+// left. After the first report of a batch it sleeps for ingestMaxWait and
+// then takes everything queued, rather than waking for each report as it
+// comes: at thousands of reports a second those wake-ups cost more than
+// the batch's writes.
 func (d *Dispatcher) runIngest(ctx context.Context) {
+	timer := time.NewTimer(ingestMaxWait)
+	timer.Stop()
 	for {
 		var batch []ingestItem
 		select {
@@ -59,25 +74,20 @@ func (d *Dispatcher) runIngest(ctx context.Context) {
 			d.flushIngest(d.drainIngest(nil))
 			return
 		}
-		timer := time.NewTimer(ingestMaxWait)
-	fill:
-		for len(batch) < ingestMaxItems {
-			select {
-			case it := <-d.ingestCh:
-				batch = append(batch, it)
-			case <-timer.C:
-				break fill
-			case <-ctx.Done():
-				break fill
-			}
+		timer.Reset(ingestMaxWait)
+		select {
+		case <-timer.C:
+		case <-d.ingestFull:
+			timer.Stop() // a burst: write now rather than hold up the senders
+		case <-ctx.Done():
+			timer.Stop()
 		}
-		timer.Stop()
-		d.flushIngest(batch)
+		d.flushIngest(d.drainIngest(batch))
 	}
 }
 
 func (d *Dispatcher) drainIngest(batch []ingestItem) []ingestItem {
-	for {
+	for len(batch) < ingestQueue {
 		select {
 		case it := <-d.ingestCh:
 			batch = append(batch, it)
@@ -85,6 +95,7 @@ func (d *Dispatcher) drainIngest(batch []ingestItem) []ingestItem {
 			return batch
 		}
 	}
+	return batch
 }
 
 // placements returns where each of ids is placed (apps that do not exist

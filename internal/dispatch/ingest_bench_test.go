@@ -114,9 +114,9 @@ func (ib *ingestBench) logMsg(n, k int) string {
 // batch returns the next full batch in the steady-state mix: per 14
 // messages, 10 runtime_log, 3 app_stats and 1 heartbeat.
 func (ib *ingestBench) batch() []ingestItem {
-	out := make([]ingestItem, 0, ingestMaxItems)
+	out := make([]ingestItem, 0, benchBatchItems)
 	now := time.Now()
-	for len(out) < ingestMaxItems {
+	for len(out) < benchBatchItems {
 		ib.seq++
 		kind := 0
 		switch r := ib.seq % 14; {
@@ -147,6 +147,9 @@ func (ib *ingestBench) batch() []ingestItem {
 	}
 	return out
 }
+
+// benchBatchItems is one batch: what 10,000 workers send in ingestMaxWait.
+const benchBatchItems = 466
 
 func BenchmarkIngestSteadyState(b *testing.B) {
 	ib := newIngestBench(b)

@@ -275,6 +275,9 @@ func (s *Store) loadLocked(id string) (*appLog, error) {
 		}
 		segs[n-1].size = size
 	}
+	// Kept for the life of the store: a copy, not a string that may share
+	// (and keep alive) a whole received message.
+	id = strings.Clone(id)
 	a = &appLog{id: id, segs: segs, fd: -1}
 	s.mu.Lock()
 	s.apps[id] = a
