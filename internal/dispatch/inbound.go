@@ -22,40 +22,50 @@ func DeploymentTopic(id string) string { return "deployment:" + id }
 // logged and ignored.
 func (d *Dispatcher) HandleEnvelope(ctx context.Context, c *hub.Conn, e *wsproto.Envelope) {
 	wid := c.WorkerID()
-	log := d.log.With("worker_id", wid, "type", e.Type)
-	// A verified message is applied even if shutdown begins meanwhile;
-	// only the batched reports give up then (they are not acknowledged).
-	streamCtx := ctx
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
 	var err error
 	switch e.Type {
+	// The reports that make up nearly all the traffic are decoded and
+	// queued for the batch writer (ingest.go), with nothing else per
+	// message: no logger, no timer. They give up when shutdown begins
+	// (they are not acknowledged).
+	case wsproto.TypeRuntimeLog:
+		err = d.onRuntimeLog(ctx, wid, e)
+	case wsproto.TypeAppStats:
+		err = d.onAppStats(ctx, wid, e)
 	case wsproto.TypeHeartbeat:
 		err = d.onHeartbeat(ctx, wid, e)
-	case wsproto.TypeJobAck:
-		err = d.onJobAck(ctx, wid, e)
-	case wsproto.TypeJobStatus:
-		err = d.onJobStatus(ctx, wid, e)
-	case wsproto.TypeJobResult:
-		err = d.onJobResult(ctx, wid, e)
-	case wsproto.TypeBuildLog:
-		err = d.onBuildLog(ctx, wid, e)
-	case wsproto.TypeRuntimeLog:
-		err = d.onRuntimeLog(streamCtx, wid, e)
-	case wsproto.TypeAppStats:
-		err = d.onAppStats(streamCtx, wid, e)
-	case wsproto.TypeAppStatus:
-		err = d.onAppStatus(ctx, wid, e)
-	case wsproto.TypeViolation:
-		err = d.onViolation(ctx, wid, e)
-	case wsproto.TypeRegister, wsproto.TypeError:
-		log.Debug("ignored message")
 	default:
-		log.Warn("unknown message type")
+		err = d.handleOther(ctx, wid, e)
 	}
-	if err != nil && streamCtx.Err() == nil {
-		log.Warn("message not applied", "err", err)
+	if err != nil && ctx.Err() == nil {
+		d.log.Warn("message not applied", "worker_id", wid, "type", e.Type, "err", err)
 	}
+}
+
+// handleOther applies the rarer messages. A verified message is applied
+// even if shutdown begins meanwhile.
+func (d *Dispatcher) handleOther(ctx context.Context, wid int64, e *wsproto.Envelope) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	switch e.Type {
+	case wsproto.TypeJobAck:
+		return d.onJobAck(ctx, wid, e)
+	case wsproto.TypeJobStatus:
+		return d.onJobStatus(ctx, wid, e)
+	case wsproto.TypeJobResult:
+		return d.onJobResult(ctx, wid, e)
+	case wsproto.TypeBuildLog:
+		return d.onBuildLog(ctx, wid, e)
+	case wsproto.TypeAppStatus:
+		return d.onAppStatus(ctx, wid, e)
+	case wsproto.TypeViolation:
+		return d.onViolation(ctx, wid, e)
+	case wsproto.TypeRegister, wsproto.TypeError:
+		d.log.Debug("ignored message", "worker_id", wid, "type", e.Type)
+	default:
+		d.log.Warn("unknown message type", "worker_id", wid, "type", e.Type)
+	}
+	return nil
 }
 
 var errNotYours = errors.New("refers to a job or app not placed on this worker")
