@@ -59,10 +59,21 @@ func start(t *testing.T, ctx context.Context, args ...string) (out, errb *syncBu
 // runJob plays the worker's side of a deploy job: ack, building, the
 // log chunks, starting, and the result.
 func (d *deployWorld) runJob(t *testing.T, chunks []string, success bool, message, image string) servertest.Job {
+	return d.runJobShown(t, nil, chunks, success, message, image)
+}
+
+// runJobShown is runJob that, with out, waits until the deploy command has
+// shown "==> building" before going on: the stream reports a deployment's
+// status as it finds it when it wakes, so statuses the worker sends in one
+// burst may be reported only as the last of them.
+func (d *deployWorld) runJobShown(t *testing.T, out *syncBuffer, chunks []string, success bool, message, image string) servertest.Job {
 	t.Helper()
 	job := d.w.ExpectJob(10 * time.Second)
 	d.w.Send("job_ack", map[string]any{"job_id": job.JobID, "accepted": true})
 	d.w.Send("job_status", map[string]any{"job_id": job.JobID, "status": "building"})
+	if out != nil {
+		waitFor(t, "deploy", out, "==> building\n")
+	}
 	off := 0
 	for _, c := range chunks {
 		d.w.Send("build_log", map[string]any{"job_id": job.JobID, "deployment_id": job.DeploymentID, "offset": off, "data": c})
@@ -92,7 +103,7 @@ func TestDeployLogsRollback(t *testing.T) {
 	// Success.
 	out, _, wait := start(t, context.Background(), "deploy", "web")
 	waitFor(t, "deploy", out, "==> queued")
-	d.runJob(t, []string{"Step 1/2 : FROM golang\n", "Step 2/2 : RUN go bu", "ild\nSuccessfully built\n"}, true, "", "sha256:one")
+	d.runJobShown(t, out, []string{"Step 1/2 : FROM golang\n", "Step 2/2 : RUN go bu", "ild\nSuccessfully built\n"}, true, "", "sha256:one")
 	r := wait()
 	if r.code != 0 {
 		t.Fatalf("deploy: %v", r)
