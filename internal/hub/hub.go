@@ -8,25 +8,41 @@
 //
 // # Goroutines and memory
 //
-// A connection costs two goroutines: a read loop (which calls the Handler)
-// and a write loop (the only writer of data frames, and the pinger). The
-// upgrade handler returns as soon as both run, so net/http's per-request
-// buffers are released. Sockets use 1 KB read and write buffers and write
-// buffers come from one shared pool, so an idle connection holds no write
-// buffer at all (DESIGN.md: ≈ 13 KB per idle connection with 1 KB buffers).
-// The send queue is a slice allocated only while messages wait, not a
-// 64-slot channel per connection.
+// An idle connection owns no goroutine and no buffer. gorilla/websocket
+// does the upgrade handshake only; the hub then reads and writes the
+// frames itself (frame.go) on the raw connection:
+//
+//   - Reading: an epoll reactor (poller_linux.go) learns which sockets
+//     are readable and a reactor goroutine reads what arrived into a
+//     pooled 4 KB buffer, acts on every whole message (the receiver
+//     checks, then the Handler) and re-arms the socket. The buffer goes
+//     back to the pool unless part of a frame is pending. TLS connections
+//     (and every connection when Config.NoReactor is set, or off Linux)
+//     get a read goroutine instead.
+//   - Writing: Send queues the sealed envelope and starts a write
+//     goroutine if none runs; it exits when the queue is empty.
+//   - Pings: the sweeper pings each connection every PingPeriod.
+//
+// What stays per connection is the socket, the Conn (with its receiver's
+// HMAC state; the sender's is made at the first Send) and a map entry:
+// about 2 KB of heap, ≈ 7 KB of RSS with the garbage collector's headroom
+// (docs/BENCHMARKS.md), against ≈ 26 KB with a read and a write goroutine
+// per connection.
+//
+// A reactor goroutine runs the Handler's calls for its share of the
+// workers, one after another: a call that waits (on the database) holds up
+// the messages of the workers sharing that reactor, not the others.
 //
 // # Message size
 //
-// The socket's read limit is exactly wsproto.MaxMessageBytes. A larger
-// message is refused by gorilla/websocket from its frame header, before its
-// bytes are buffered; gorilla then sends close 1009 (message too big) and the
-// hub counts the message as rejected with reason "too_large" and drops the
-// connection. A conforming worker never sends such a message, and keeping
-// the connection would mean reading (and discarding) up to the full
-// oversized body first. wsproto.Receiver's own size check stays as a second
-// line of defence.
+// A data frame whose header announces more than wsproto.MaxMessageBytes
+// (alone or with the fragments before it) is refused from the header,
+// before its bytes are buffered: the hub answers close 1009 (message too
+// big), counts the message as rejected with reason "too_large" and drops
+// the connection. A conforming worker never sends such a message, and
+// keeping the connection would mean reading (and discarding) up to the
+// full oversized body first. wsproto.Receiver's own size check stays as a
+// second line of defence.
 //
 // # Origin
 //
@@ -306,7 +322,7 @@ func (h *Hub) reactor(workerID int64) *poller {
 // connections. A reactor's goroutine runs the Handler's calls for its
 // workers, so one call waiting on the database holds up only its share
 // of the workers; more reactors cost more wake-ups per message.
-const reactors = 4
+const reactors = 2
 
 // Run sweeps silent connections until ctx is done, then shuts the hub down:
 // new upgrades get 503, every connection is closed with a close frame, and
