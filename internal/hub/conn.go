@@ -360,7 +360,7 @@ func (h *Hub) handle(c *Conn) {
 	// goroutine; level triggering brings it back for the rest.
 	for range 4 {
 		buf := c.readBuf()
-		n, err := readRaw(c.raw, buf[len(buf):cap(buf)])
+		n, err := readRaw(c.fd, buf[len(buf):cap(buf)])
 		if err == errWouldBlock {
 			break
 		}

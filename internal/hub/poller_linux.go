@@ -46,7 +46,7 @@ type poller struct {
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
 // coalesceWait: see wait.
-const coalesceWait = 2 * time.Millisecond
+const coalesceWait = 5 * time.Millisecond
 
 // newPoller starts the reactor; work handles one connection.
 func newPoller(work func(*Conn)) (*poller, error) {
@@ -183,19 +183,17 @@ func (p *poller) close() {
 	<-p.done
 }
 
-// readRaw reads what has arrived on c's socket without blocking:
-// n > 0 bytes, or n == 0 with err == nil at end of stream, or errWouldBlock.
-func readRaw(rc syscall.RawConn, b []byte) (n int, err error) {
-	cerr := rc.Control(func(fd uintptr) {
-		for {
-			n, err = syscall.Read(int(fd), b)
-			if err != syscall.EINTR {
-				return
-			}
+// readRaw reads what has arrived on the socket fd without blocking:
+// n > 0 bytes, or n == 0 with err == nil at end of stream, or
+// errWouldBlock. fd is read directly, without RawConn.Control's reference
+// counting: the only code that closes a reactor connection (teardown) runs
+// on the goroutine handling it, so it cannot be closed during a read.
+func readRaw(fd int, b []byte) (n int, err error) {
+	for {
+		n, err = syscall.Read(fd, b)
+		if err != syscall.EINTR {
+			break
 		}
-	})
-	if cerr != nil {
-		return 0, cerr
 	}
 	if err == syscall.EAGAIN {
 		return 0, errWouldBlock

@@ -23,4 +23,4 @@ func (*poller) close()            {}
 
 var errWouldBlock = errors.New("would block")
 
-func readRaw(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }
+func readRaw(int, []byte) (int, error) { return 0, errWouldBlock }
