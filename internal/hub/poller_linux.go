@@ -46,7 +46,7 @@ type poller struct {
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
 // coalesceWait: see wait.
-const coalesceWait = 5 * time.Millisecond
+const coalesceWait = 10 * time.Millisecond
 
 // newPoller starts the reactor; work handles one connection.
 func newPoller(work func(*Conn)) (*poller, error) {

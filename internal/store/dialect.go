@@ -73,7 +73,7 @@ func sqliteURI(path string, params ...string) string {
 }
 
 // sqliteCacheKiB is each SQLite connection's page cache (see openSQLite).
-const sqliteCacheKiB = 16 << 10
+const sqliteCacheKiB = 8 << 10
 
 // openSQLite opens the writer pool (one connection, so writers queue in Go
 // instead of failing with SQLITE_BUSY, and BEGIN IMMEDIATE so a transaction
@@ -95,7 +95,7 @@ func openSQLite(ctx context.Context, path string) (writer, reader *sql.DB, err e
 
 	// cache_size: SQLite's default page cache (2 MB) is small next to the
 	// pages the hot paths touch (apps, workers, the stats index when its
-	// buffer is written). 16 MB per connection, in memory only when used:
+	// buffer is written). 8 MB per connection, in memory only when used:
 	// the big random-access writes (runtime logs, stats sample by sample)
 	// are gone, so a larger cache would only add to the control plane's
 	// memory.
