@@ -49,6 +49,12 @@ func (a *API) toWorkerJSON(w *store.Worker) workerJSON {
 	out := workerJSON{ID: w.ID, Name: w.Name, Status: status, Draining: w.Draining, Hostname: w.Hostname,
 		Version: w.Version, Address: w.Address, CPUs: w.CPUs, MemoryBytes: w.MemoryBytes, DiskQuota: w.DiskQuota,
 		CreatedAt: w.CreatedAt, RegisteredAt: w.RegisteredAt, LastSeenAt: w.LastSeenAt}
+	if a.Hub != nil {
+		// The stored time is written every few minutes; the hub's is live.
+		if t := a.Hub.LastSeen(w.ID); t.After(out.LastSeenAt) {
+			out.LastSeenAt = t.UTC()
+		}
+	}
 	if w.ResourcesJSON != "" {
 		out.Resources = jsontext.Value(w.ResourcesJSON)
 	}

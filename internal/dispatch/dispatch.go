@@ -52,6 +52,7 @@ type Dispatcher struct {
 	placeGen     uint64
 	placeCache   map[string]store.AppPlacement
 	placeMissing map[string]bool
+	hbWritten    map[int64]hbWrite // last heartbeat written per worker
 	hub          *hub.Hub
 	box          *auth.SecretBox
 	logs         *logbus.Bus

@@ -132,6 +132,15 @@ func (d *Dispatcher) placements(ctx context.Context, ids map[string]bool) map[st
 	return d.placeCache
 }
 
+// heartbeatPersistEvery: see flushIngest.
+const heartbeatPersistEvery = 2 * time.Minute
+
+// hbWrite is what was last written of a worker's heartbeat.
+type hbWrite struct {
+	at   time.Time
+	apps string
+}
+
 // placeCacheMax bounds the placement cache (a reset refills it).
 const placeCacheMax = 200_000
 
@@ -167,9 +176,22 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 		return ok && p.WorkerID == wid
 	}
 
+	// A worker's heartbeat row is rewritten when its app list changed or
+	// heartbeatPersistEvery has passed, not every 30 s: whether it is
+	// online, and when it was last heard, are the hub's live knowledge
+	// (the API shows the newer of the two), and resources a couple of
+	// minutes old serve placement as well.
+	if d.hbWritten == nil {
+		d.hbWritten = map[int64]hbWrite{}
+	}
 	var hbs []store.WorkerHeartbeat
 	for _, it := range batch {
 		if hb := it.heartbeat; hb != nil {
+			prev, ok := d.hbWritten[it.workerID]
+			if ok && prev.apps == hb.appsJSON && hb.at.Sub(prev.at) < heartbeatPersistEvery {
+				continue
+			}
+			d.hbWritten[it.workerID] = hbWrite{at: hb.at, apps: hb.appsJSON}
 			hbs = append(hbs, store.WorkerHeartbeat{WorkerID: it.workerID, At: hb.at, ResourcesJSON: hb.resources, AppsJSON: hb.appsJSON})
 		}
 	}

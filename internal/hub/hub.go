@@ -454,6 +454,15 @@ func (h *Hub) Online(workerID int64) bool {
 	return c != nil && c.online(h.cfg.Now())
 }
 
+// LastSeen is when the worker's connection last delivered an accepted
+// message or pong, or the zero time if it has no connection or none yet.
+func (h *Hub) LastSeen(workerID int64) time.Time {
+	if c := h.Conn(workerID); c != nil {
+		return c.LastSeen()
+	}
+	return time.Time{}
+}
+
 // Count is the number of connected workers.
 func (h *Hub) Count() int {
 	h.mu.Lock()
