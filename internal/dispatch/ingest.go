@@ -132,6 +132,17 @@ func (d *Dispatcher) placements(ctx context.Context, ids map[string]bool) map[st
 	return d.placeCache
 }
 
+// ownStream returns stream as a string of its own (see the log bus push).
+func ownStream(stream string) string {
+	switch stream {
+	case "stdout":
+		return "stdout"
+	case "stderr":
+		return "stderr"
+	}
+	return strings.Clone(stream)
+}
+
 // heartbeatPersistEvery: see flushIngest.
 const heartbeatPersistEvery = 2 * time.Minute
 
@@ -255,7 +266,7 @@ func (d *Dispatcher) flushIngest(batch []ingestItem) {
 		// pin the whole received message (the decoder's strings share it).
 		key := strings.Clone(app)
 		for _, l := range lines {
-			d.logs.Push(key, l.Stream, strings.Clone(l.Msg), l.At)
+			d.logs.Push(key, ownStream(l.Stream), strings.Clone(l.Msg), l.At)
 		}
 	}
 	if len(stats) > 0 {
