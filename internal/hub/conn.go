@@ -55,7 +55,9 @@ type Conn struct {
 	poller *poller // set when the reactor reads this socket, with raw
 	pollID uint64
 	fd     int
-	busy   atomic.Bool // handed to a pool goroutine (or not yet armed)
+	busy   atomic.Bool // being handled (or not yet registered)
+	// pending: epoll reported the socket readable while it was busy.
+	pending atomic.Bool
 	// doomed: drop the socket the next time the connection is handled.
 	doomed atomic.Bool
 	// peerClosed: the worker sent its close frame; ours needs no answer.
@@ -349,44 +351,49 @@ func (c *Conn) drop() {
 
 // ---- reading ----
 
-// handle is the reactor's work for a readable (or kicked) connection: read
-// what has arrived, act on every whole message, re-arm.
+// handle is the reactor's work for a readable (or dropped) connection:
+// read what has arrived, act on every whole message, let go. The socket is
+// registered edge-triggered, so handle reads until the socket is empty (a
+// short read, or EAGAIN): bytes arriving later raise a new edge. An edge
+// that comes while c is held sets pending, and handle goes round again.
 func (h *Hub) handle(c *Conn) {
-	if c.doomed.Load() {
-		c.teardown()
-		return
-	}
-	// A few reads at most, so one busy worker cannot hold a pool
-	// goroutine; level triggering brings it back for the rest.
-	for range 4 {
-		buf := c.readBuf()
-		n, err := readRaw(c.fd, buf[len(buf):cap(buf)])
-		if err == errWouldBlock {
-			break
-		}
-		if err != nil || n == 0 {
-			c.teardown() // end of stream or a failed socket
+	for {
+		if c.doomed.Load() {
+			c.teardown()
 			return
 		}
-		full := len(buf)+n == cap(buf)
-		c.rbuf = buf[:len(buf)+n]
-		c.consume()
-		if !full {
-			break // most likely all there was
+		c.pending.Store(false)
+		for {
+			buf := c.readBuf()
+			n, err := readRaw(c.fd, buf[len(buf):cap(buf)])
+			if err == errWouldBlock {
+				break
+			}
+			if err != nil || n == 0 {
+				c.teardown() // end of stream or a failed socket
+				return
+			}
+			full := len(buf)+n == cap(buf)
+			c.rbuf = buf[:len(buf)+n]
+			c.consume()
+			if !full {
+				break // the socket had no more
+			}
+		}
+		c.releaseReadBuf()
+		c.busy.Store(false)
+		if !(c.pending.Load() || c.doomed.Load()) || !c.busy.CompareAndSwap(false, true) {
+			return
 		}
 	}
-	c.releaseReadBuf()
-	h.release(c)
 }
 
-// release re-arms c in the reactor; a drop that came while c was busy is
-// acted on here.
+// release lets go of c after its registration; what arrived (or a drop
+// that came) meanwhile is handled now.
 func (h *Hub) release(c *Conn) {
-	if err := c.poller.rearm(c); err != nil {
-		c.doomed.Store(true)
-	}
-	if c.doomed.Load() && c.busy.CompareAndSwap(false, true) {
-		c.teardown()
+	c.busy.Store(false)
+	if (c.pending.Load() || c.doomed.Load()) && c.busy.CompareAndSwap(false, true) {
+		h.handle(c)
 	}
 }
 

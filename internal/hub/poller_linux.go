@@ -23,10 +23,11 @@ import (
 // wakes the goroutine when the set has events, and epoll_wait is then
 // called with a zero timeout.
 //
-// Each socket is registered EPOLLONESHOT: after one event it is disarmed
-// until its handler re-arms it, so a connection is handled by one goroutine
-// at a time, in arrival order. Conn.busy guards the same exclusivity for
-// kick (a wake-up that does not come from epoll).
+// Each socket is registered edge-triggered: epoll reports it when bytes
+// arrive, and its handler reads until it is empty (Hub.handle). Conn.busy
+// makes sure one goroutine at a time handles a connection, in arrival
+// order; an edge that finds it busy sets Conn.pending for the handler to
+// go round again. No epoll_ctl per message.
 //
 // The runtime's netpoller keeps the sockets too (writes still go through
 // net.Conn and park there when the socket buffer is full); a descriptor may
@@ -43,7 +44,7 @@ type poller struct {
 	done chan struct{} // closed when the waiting goroutine has returned
 }
 
-const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+const pollEvents = uint32(syscall.EPOLLIN|syscall.EPOLLRDHUP) | uint32(1<<31) // EPOLLET (syscall.EPOLLET is a negative int)
 
 // coalesceWait: see wait.
 const coalesceWait = 10 * time.Millisecond
@@ -88,7 +89,8 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
-// add registers c; the caller then arms it (Hub.release). c.raw must be set.
+// add registers c, which is busy until the caller releases it
+// (Hub.release). c.raw must be set.
 func (p *poller) add(c *Conn) error {
 	var fd int = -1
 	if err := c.raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
@@ -109,16 +111,6 @@ func (p *poller) add(c *Conn) error {
 		return err
 	}
 	return nil
-}
-
-// rearm lets epoll report c again; call it when done with c. The
-// descriptor is level-triggered, so bytes that arrived meanwhile are
-// reported at once.
-func (p *poller) rearm(c *Conn) error {
-	c.busy.Store(false)
-	ev := syscall.EpollEvent{Events: pollEvents}
-	setEventID(&ev, c.pollID)
-	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
 }
 
 // remove unregisters c; call it, from c's handler, before closing the
@@ -165,6 +157,7 @@ func (p *poller) wait(rc syscall.RawConn) {
 				c := p.conns[id]
 				p.mu.Unlock()
 				if c != nil { // nil: removed after epoll queued the event
+					c.pending.Store(true)
 					p.kick(c)
 				}
 			}
