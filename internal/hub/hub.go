@@ -373,7 +373,7 @@ func (h *Hub) shutdown() {
 
 // sweep closes connections that have been silent for longer than
 // OfflineAfter (no accepted message and no pong), which keeps Online and
-// the open sockets in agreement, and pings those not pinged for
+// the open sockets in agreement, and pings those silent and not pinged for
 // PingPeriod: a worker that only answers pings stays online.
 func (h *Hub) sweep() {
 	now := h.cfg.Now()
@@ -383,6 +383,8 @@ func (h *Hub) sweep() {
 		switch {
 		case now.Sub(c.lastHeard()) > h.cfg.OfflineAfter:
 			silent = append(silent, c)
+		case now.Sub(c.lastHeard()) < h.cfg.PingPeriod:
+			// It is talking: nothing to learn from a ping.
 		case now.UnixNano()-c.lastPing.Load() >= int64(h.cfg.PingPeriod):
 			ping = append(ping, c)
 		}
