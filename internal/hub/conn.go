@@ -80,7 +80,6 @@ type Conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when the connection is asked to close
-	readDone  chan struct{} // closed when reading has stopped for good
 	finished  chan struct{} // closed after WorkerDisconnected (or when it is not due)
 }
 
@@ -99,7 +98,6 @@ func newConn(h *Hub, nc net.Conn, workerID int64, key []byte) *Conn {
 		key:         key,
 		recv:        wsproto.NewReceiver(key),
 		done:        make(chan struct{}),
-		readDone:    make(chan struct{}),
 		finished:    make(chan struct{}),
 	}
 	c.lastPing.Store(c.connectedAt.UnixNano())
@@ -633,7 +631,6 @@ func (c *Conn) teardown() {
 	c.rbuf = c.rbuf[:0]
 	c.releaseReadBuf()
 	c.msg = nil
-	close(c.readDone)
 
 	h.unregister(c)
 	if c.connected {
