@@ -2,14 +2,18 @@ package hub
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wisehosting/wisehosting/internal/wsproto"
 )
@@ -273,4 +277,42 @@ func TestAbruptDisconnect(t *testing.T) {
 	eventually(t, "heartbeat", func() bool { return env.rec.count("envelope", 1, "") == 1 })
 	w.ws.NetConn().Close()
 	eventually(t, "disconnect", func() bool { return env.rec.count("disconnected", 1, "") == 1 && env.hub.Count() == 0 })
+}
+
+// Over TLS the reactor cannot read the socket itself, so the connection
+// gets a read goroutine: messages arrive, Send works, close is clean.
+func TestTLSConnection(t *testing.T) {
+	rec := &recorder{}
+	env := &testEnv{rec: rec, metrics: NewMetrics(prometheus.NewRegistry()), runDone: make(chan error, 1)}
+	env.hub = New(Config{}, fakeAuth{testWorkers}, rec, nil, env.metrics)
+	env.srv = httptest.NewTLSServer(env.hub)
+	ctx, cancel := context.WithCancel(context.Background())
+	env.cancel = cancel
+	go func() { env.runDone <- env.hub.Run(ctx) }()
+	t.Cleanup(func() { env.stop(t); env.srv.Close() })
+
+	dialer := testDialer
+	dialer.TLSClientConfig = env.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	ws, _, err := dialer.Dial("wss"+strings.TrimPrefix(env.srv.URL, "https")+"/v1/workers/ws", http.Header{"Authorization": {"Bearer key-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	eventually(t, "connected", func() bool { return rec.count("connected", 1, "") == 1 })
+	if c := env.hub.Conn(1); c == nil || c.poller != nil {
+		t.Fatal("a TLS connection should have a read goroutine, not the reactor")
+	}
+	key := wsproto.KeyFromAPIKey("key-1")
+	w := &testWorker{t: t, ws: ws, key: key, sender: wsproto.NewSender(key), recv: wsproto.NewReceiver(key)}
+	w.heartbeat(wsproto.WorkerReady)
+	eventually(t, "heartbeat", func() bool { return rec.count("envelope", 1, "") == 1 })
+	if err := env.hub.Send(1, wsproto.TypeJob, wsproto.JobPayload{JobID: "j1"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, data, err := ws.ReadMessage(); err != nil || !strings.Contains(string(data), `"j1"`) {
+		t.Fatalf("read job: %v %q", err, data)
+	}
+	env.hub.Disconnect(1)
+	eventually(t, "disconnected", func() bool { return rec.count("disconnected", 1, "") == 1 && env.hub.Count() == 0 })
 }
