@@ -7,7 +7,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/wisehosting/wisehosting/internal/wsproto"
@@ -28,7 +27,6 @@ var readBufPool = sync.Pool{New: func() any { b := make([]byte, 0, readBufSize);
 type Conn struct {
 	hub         *Hub
 	nc          net.Conn
-	raw         syscall.RawConn // set when the reactor reads this socket
 	workerID    int64
 	connectedAt time.Time
 	key         []byte
@@ -428,11 +426,18 @@ func (c *Conn) releaseReadBuf() {
 	if len(c.rbuf) > 0 {
 		return
 	}
-	if c.rbufPool != nil && cap(c.rbuf) == readBufSize {
-		*c.rbufPool = c.rbuf[:0]
+	c.putReadBuf(c.rbuf)
+	c.rbuf = nil
+}
+
+// putReadBuf returns b, the buffer taken by readBuf (or one replacing it),
+// to the pool if it came from there.
+func (c *Conn) putReadBuf(b []byte) {
+	if c.rbufPool != nil && cap(b) == readBufSize {
+		*c.rbufPool = b[:0]
 		readBufPool.Put(c.rbufPool)
 	}
-	c.rbuf, c.rbufPool = nil, nil
+	c.rbufPool = nil
 }
 
 // consume acts on every whole frame in c.rbuf and keeps the rest at its
@@ -487,20 +492,10 @@ func (c *Conn) consume() {
 	if need > cap(b) {
 		nb := make([]byte, rest, need)
 		copy(nb, b)
-		c.releaseReadBufFor(b)
+		c.putReadBuf(b)
 		b = nb
 	}
 	c.rbuf = b
-}
-
-// releaseReadBufFor returns old (being replaced by a bigger buffer) to the
-// pool if it came from there.
-func (c *Conn) releaseReadBufFor(old []byte) {
-	if c.rbufPool != nil && cap(old) == readBufSize {
-		*c.rbufPool = old[:0]
-		readBufPool.Put(c.rbufPool)
-	}
-	c.rbufPool = nil
 }
 
 // frame acts on one whole frame; payload is still masked.
@@ -634,7 +629,8 @@ func (c *Conn) teardown() {
 
 	h.unregister(c)
 	if c.connected {
-		h.log.Info("worker disconnected", "worker_id", c.workerID, "code", c.closeCodeNow(), "reason", c.closeReasonNow())
+		code, reason := c.closeInfo()
+		h.log.Info("worker disconnected", "worker_id", c.workerID, "code", code, "reason", reason)
 		// Not cancelled by shutdown: recording the disconnect is
 		// exactly what a shutting-down control plane still wants.
 		h.handler.WorkerDisconnected(context.WithoutCancel(h.ctx), c.workerID)
@@ -643,14 +639,9 @@ func (c *Conn) teardown() {
 	h.wg.Done()
 }
 
-func (c *Conn) closeCodeNow() int {
+// closeInfo is the close code and reason the connection ended with.
+func (c *Conn) closeInfo() (int, string) {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	return c.closeCode
-}
-
-func (c *Conn) closeReasonNow() string {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	return c.closeReason
+	return c.closeCode, c.closeReason
 }

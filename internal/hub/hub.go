@@ -279,12 +279,12 @@ func (h *Hub) start(c *Conn) {
 	}
 	if p := h.reactor(c.workerID); p != nil {
 		if raw := rawConnOf(c.nc); raw != nil {
-			c.raw, c.poller = raw, p
-			if err := p.add(c); err == nil {
-				h.release(c) // arms it
+			c.poller = p
+			if err := p.add(c, raw); err == nil {
+				h.release(c) // from here on the reactor reads it
 				return
 			}
-			c.raw, c.poller = nil, nil
+			c.poller = nil
 		}
 	}
 	go c.readLoop()

@@ -89,11 +89,11 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
-// add registers c, which is busy until the caller releases it
-// (Hub.release). c.raw must be set.
-func (p *poller) add(c *Conn) error {
+// add registers c, whose socket is raw; c is busy until the caller
+// releases it (Hub.release).
+func (p *poller) add(c *Conn, raw syscall.RawConn) error {
 	var fd int = -1
-	if err := c.raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
+	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return err
 	}
 	p.mu.Lock()

@@ -15,10 +15,10 @@ func newPoller(func(*Conn)) (*poller, error) { return nil, errors.New("no reacto
 
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
-func (*poller) add(*Conn) error { return errors.New("no reactor") }
-func (*poller) remove(*Conn)    {}
-func (*poller) kick(*Conn)      {}
-func (*poller) close()          {}
+func (*poller) add(*Conn, syscall.RawConn) error { return errors.New("no reactor") }
+func (*poller) remove(*Conn)                     {}
+func (*poller) kick(*Conn)                       {}
+func (*poller) close()                           {}
 
 var errWouldBlock = errors.New("would block")
 
