@@ -46,6 +46,11 @@ type statsBuffer struct {
 	wmu sync.Mutex
 }
 
+// dueLocked reports whether the buffer should be written at t; mu held.
+func (b *statsBuffer) dueLocked(t time.Time) bool {
+	return len(b.pending) > 0 && (len(b.pending) >= statsFlushRows || t.Sub(b.since) >= statsFlushEvery)
+}
+
 // InsertAppStats buffers a batch of samples (see statsFlushEvery) and
 // writes the buffer when it is due. Samples of apps that no longer exist
 // when the buffer is written are dropped; a zero At is stored as now.
@@ -77,7 +82,7 @@ func (s *Store) InsertAppStats(ctx context.Context, rows []AppStat) error {
 		r.AppID = name
 		b.pending = append(b.pending, r)
 	}
-	due := len(b.pending) >= statsFlushRows || t.Sub(b.since) >= statsFlushEvery
+	due := b.dueLocked(t)
 	b.mu.Unlock()
 	if due {
 		return s.FlushAppStats(ctx)
@@ -90,7 +95,7 @@ func (s *Store) InsertAppStats(ctx context.Context, rows []AppStat) error {
 // instance does not keep samples in memory for long.
 func (s *Store) FlushDueAppStats(ctx context.Context) error {
 	s.stats.mu.Lock()
-	due := len(s.stats.pending) > 0 && now().Sub(s.stats.since) >= statsFlushEvery
+	due := s.stats.dueLocked(now())
 	s.stats.mu.Unlock()
 	if !due {
 		return nil
