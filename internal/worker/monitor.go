@@ -155,7 +155,7 @@ func newMonitor(a *Agent) *monitor {
 		log = slog.Default()
 	}
 	m := &monitor{
-		a: a, log: log.With("component", "monitor"), now: time.Now,
+		a: a, log: log.With("part", "monitor"), now: time.Now,
 		health: map[string]*appHealth{}, status: map[string]ctrStatus{}, expected: map[string]time.Time{},
 		promoted:  map[string]string{},
 		lastStats: map[string]statPoint{}, exitWD: -1, wake: make(chan struct{}, 1), statfs: statfsBytes,

@@ -73,7 +73,7 @@ func newWSClient(parent context.Context, baseURL, rawKey string, tokenFn func() 
 	u.Path += "/v1/workers/ws"
 	ctx, cancel := context.WithCancel(parent)
 	return &wsClient{url: u.String(), tokenFn: tokenFn, apiKey: wsproto.KeyFromAPIKey(rawKey), handler: handler,
-		onConnect: onConnect, log: log.With("component", "transport"), ctx: ctx, cancel: cancel,
+		onConnect: onConnect, log: log.With("part", "transport"), ctx: ctx, cancel: cancel,
 		send: make(chan outMsg, sendQueueDepth)}, nil
 }
 
