@@ -200,7 +200,7 @@ func newLogCollector(a *Agent, m *monitor) *logCollector {
 	default:
 		mode = LogModeFiles
 	}
-	log := m.log.With("part", "runtime-logs")
+	log := a.log.With("part", "runtime-logs")
 	return &logCollector{a: a, m: m, log: log, mode: mode, path: filepath.Join(a.cfg.DataDir, logCursorFile),
 		interval: a.cfg.LogInterval, dirty: map[string]bool{}, dirIDs: map[string]string{},
 		kick: make(chan struct{}, 1), tails: map[string]*tailState{}, rootWD: -1}
