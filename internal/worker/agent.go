@@ -447,6 +447,7 @@ func (a *Agent) updateJobStatus(jobID, status, message string, progress int) {
 }
 
 func (a *Agent) completeJob(jobID string, res wsproto.JobResultPayload) {
+	a.monitor().noteChange()
 	if err := a.emit(wsproto.TypeJobResult, res); err != nil {
 		// The control plane re-sends the job on reconnect; the stored
 		// result answers it then.
@@ -458,6 +459,7 @@ func (a *Agent) reportAppStatus(r models.AppStatusReport) {
 	if r.At.IsZero() {
 		r.At = time.Now()
 	}
+	a.monitor().noteChange()
 	_ = a.emit(wsproto.TypeAppStatus, r)
 }
 

@@ -117,7 +117,8 @@ type monitor struct {
 	expected     map[string]time.Time // container id or name → a job stops it
 	promoted     map[string]string    // app id → new version a deploy switched to
 	known        []managedCtr         // last list of managed containers
-	knownAt      time.Time
+	knownAt      time.Time            // when the `podman ps` that made it started
+	changedAt    time.Time            // last job result or app_status sent (noteChange)
 	listing      *listing             // a `podman ps` in flight
 	lastStats    map[string]statPoint // container id → last CPU time
 	statsCPU     float64              // sum of container CPU % at statsAt
@@ -397,12 +398,31 @@ func (m *monitor) readEvents(ctx context.Context) {
 }
 
 // setKnown records a fresh list of managed containers (for stats and the
-// log collector).
-func (m *monitor) setKnown(list []managedCtr) {
+// log collector), taken by a `podman ps` that started at started; a list
+// older than the one recorded is not kept.
+func (m *monitor) setKnown(list []managedCtr, started time.Time) {
 	m.mu.Lock()
-	m.known, m.knownAt = list, m.now()
+	if started.Before(m.knownAt) {
+		m.mu.Unlock()
+		return
+	}
+	m.known, m.knownAt = list, started
 	m.mu.Unlock()
 	m.logs.offerList(list)
+}
+
+// noteChange is called before the agent tells the control plane about a
+// change it made or saw (a job result, an app_status): no container list
+// begun before it may be reported afterwards. A heartbeat built from such
+// a list arrives after the change and, being newer, would undo it there
+// (a stopped app shown running again, with its dead port, until the next
+// heartbeat).
+func (m *monitor) noteChange() {
+	m.mu.Lock()
+	if now := m.now(); now.After(m.changedAt) {
+		m.changedAt = now
+	}
+	m.mu.Unlock()
 }
 
 func (m *monitor) knownList() ([]managedCtr, time.Time) {
@@ -422,12 +442,12 @@ func managedPS() []string {
 const listReuse = 2 * time.Second
 
 // recentList lists the managed containers, reusing a list at most maxAge
-// old.
+// old that was taken after the last noteChange.
 func (m *monitor) recentList(ctx context.Context, maxAge time.Duration) ([]managedCtr, error) {
 	m.mu.Lock()
-	list, at := m.known, m.knownAt
+	list, at, changed := m.known, m.knownAt, m.changedAt
 	m.mu.Unlock()
-	if age := m.now().Sub(at); maxAge > 0 && !at.IsZero() && age <= maxAge && age >= 0 {
+	if age := m.now().Sub(at); maxAge > 0 && !at.IsZero() && age <= maxAge && age >= 0 && !at.Before(changed) {
 		return list, nil
 	}
 	return m.listManaged(ctx)
@@ -435,9 +455,10 @@ func (m *monitor) recentList(ctx context.Context, maxAge time.Duration) ([]manag
 
 // listing is a `podman ps` in flight, shared by whoever asks meanwhile.
 type listing struct {
-	done chan struct{}
-	list []managedCtr
-	err  error
+	started time.Time
+	done    chan struct{}
+	list    []managedCtr
+	err     error
 }
 
 // listManaged lists the managed containers (running or not). Callers that
@@ -445,7 +466,8 @@ type listing struct {
 // check tick at the same moments).
 func (m *monitor) listManaged(ctx context.Context) ([]managedCtr, error) {
 	m.mu.Lock()
-	if l := m.listing; l != nil {
+	// A list begun before the last change may miss it: not shared then.
+	if l := m.listing; l != nil && !l.started.Before(m.changedAt) {
 		m.mu.Unlock()
 		select {
 		case <-l.done:
@@ -454,12 +476,14 @@ func (m *monitor) listManaged(ctx context.Context) ([]managedCtr, error) {
 			return nil, ctx.Err()
 		}
 	}
-	l := &listing{done: make(chan struct{})}
+	l := &listing{started: m.now(), done: make(chan struct{})}
 	m.listing = l
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
-		m.listing = nil
+		if m.listing == l {
+			m.listing = nil
+		}
 		m.mu.Unlock()
 		close(l.done)
 	}()
@@ -473,7 +497,7 @@ func (m *monitor) listManaged(ctx context.Context) ([]managedCtr, error) {
 		l.err = fmt.Errorf("podman ps output: %w", err)
 		return nil, l.err
 	}
-	m.setKnown(list)
+	m.setKnown(list, l.started)
 	l.list = list
 	return list, nil
 }

@@ -681,3 +681,38 @@ func TestExpectStopCoversOnlyTheOldContainer(t *testing.T) {
 		t.Fatal("an announcement by id was not recognised")
 	}
 }
+
+// A heartbeat never reports a container list begun before a change the
+// agent already told the control plane about (a job result, an
+// app_status): arriving after it, the stale list would undo it there.
+// CI caught this once: a stopped app shown running again, with the dead
+// port of its stopped container, while its restart was under way.
+func TestRunningAppsAfterChange(t *testing.T) {
+	s := newScene(t)
+	up := ctr{id: longID("1"), name: "web", app: "app-web", state: "running", started: s.now, hostPort: 21001}
+	s.fr.on("podman ps -a", psJSON(up), nil)
+	apps, err := s.a.runningApps(context.Background())
+	if err != nil || len(apps) != 1 || apps[0].Status != models.AppRunning {
+		t.Fatalf("first list: %+v %v", apps, err)
+	}
+	// A job stops the container and reports it.
+	s.advance(time.Millisecond)
+	down := up
+	down.state, down.exit, down.finished = "exited", 143, s.now
+	s.fr.on("podman ps -a", psJSON(down), nil)
+	s.a.monitor().noteChange()
+	before := len(s.fr.commands())
+	apps, err = s.a.runningApps(context.Background())
+	if err != nil || len(apps) != 1 || apps[0].Status != models.AppStopped {
+		t.Fatalf("after the change the heartbeat reports %+v %v, want the app stopped", apps, err)
+	}
+	if len(s.fr.commands()) != before+1 {
+		t.Errorf("the list from before the change was reused")
+	}
+	// The new list serves again until the next change.
+	before = len(s.fr.commands())
+	s.a.runningApps(context.Background())
+	if len(s.fr.commands()) != before {
+		t.Error("a list taken after the change was not reused")
+	}
+}
