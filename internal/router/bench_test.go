@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -109,9 +110,9 @@ func TestRouterThroughput(t *testing.T) {
 	f.set("web", "running", upAddr)
 	rt := New(f, Config{BaseDomain: "apps.test"}, nil)
 	api := http.NotFoundHandler()
-	ours := serveOn(t, rt.Wrap(api))
+	ours := serveOn(t, rt.Wrap(api), rt)
 	u, _ := url.Parse("http://" + upAddr)
-	plain := serveOn(t, httputil.NewSingleHostReverseProxy(u))
+	plain := serveOn(t, httputil.NewSingleHostReverseProxy(u), nil)
 
 	d := 5 * time.Second
 	if v := os.Getenv("WH_BENCH_SECONDS"); v != "" {
@@ -198,13 +199,26 @@ func waitListening(t *testing.T, addr string) {
 	t.Fatalf("%s never listened", addr)
 }
 
-func serveOn(t *testing.T, h http.Handler) string {
+// serveOn serves h as the control plane does (the same timeouts; rt, if
+// not nil, attached).
+func serveOn(t *testing.T, h http.Handler, rt *Router) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	if rt != nil {
+		rt.Attach(srv)
+	}
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		if rt != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = rt.Shutdown(ctx)
+		}
+	})
 	return ln.Addr().String()
 }

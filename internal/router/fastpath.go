@@ -256,6 +256,9 @@ func (rt *Router) copyResponse(w http.ResponseWriter, r *http.Request, resp *htt
 		}
 		h[k] = vs
 	}
+	if _, ok := resp.Header["Content-Type"]; !ok {
+		h["Content-Type"] = nil // a proxy does not guess what the app did not say
+	}
 	announced := make([]string, 0, len(resp.Trailer))
 	for k := range resp.Trailer {
 		announced = append(announced, k)

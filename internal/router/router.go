@@ -61,6 +61,7 @@ type Router struct {
 
 	table     atomic.Pointer[table]
 	pool      connPool // the fast path's upstream connections
+	takeover  takeover // keep-alive connections served by the router itself (takeover.go)
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
 }
@@ -154,6 +155,11 @@ func (rt *Router) Wrap(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := hostname(r.Host)
 		if rr, ok := rt.appRoute(h); ok {
+			if takeable(r) {
+				if hb := rt.handbackFor(r); hb != nil && rt.takeOver(w, r, hb, h, rr) {
+					return
+				}
+			}
 			rt.serve(w, r, h, rr)
 			return
 		}

@@ -90,8 +90,17 @@ func newRouter(t *testing.T, f *fakeStore) (*Router, *httptest.Server) {
 	t.Helper()
 	rt := New(f, Config{BaseDomain: "apps.test", APIHosts: []string{"api.test"}, SwitchWait: 2 * time.Second}, nil)
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "api") })
-	front := httptest.NewServer(rt.Wrap(api))
-	t.Cleanup(front.Close)
+	front := httptest.NewUnstartedServer(rt.Wrap(api))
+	rt.Attach(front.Config)
+	front.Start()
+	t.Cleanup(func() {
+		front.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := rt.Shutdown(ctx); err != nil {
+			t.Errorf("router shutdown: %v", err)
+		}
+	})
 	return rt, front
 }
 

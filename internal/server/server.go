@@ -259,6 +259,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		run("internal API", s.Admin.Run)
 	}
 
+	s.Router.Attach(srv) // its final handler: the router may serve srv's keep-alive connections itself
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("control plane listening", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL, "database", s.Store.Dialect())
 
@@ -278,6 +279,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if err := tlsSrv.Shutdown(shutCtx); err != nil {
 			s.log.Warn("https shutdown", "err", err)
 		}
+	}
+	if err := s.Router.Shutdown(shutCtx); err != nil {
+		s.log.Warn("router shutdown", "err", err)
 	}
 	wg.Wait()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
