@@ -23,9 +23,20 @@ import (
 // upConn is one pooled connection to an upstream.
 type upConn struct {
 	c         net.Conn
+	sr        *spinReader // under br; nil if c cannot be read directly
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+}
+
+func newUpConn(nc net.Conn) *upConn {
+	c := &upConn{c: nc, sr: newSpinReader(nc), bw: bufio.NewWriterSize(nc, 4096)}
+	if c.sr != nil {
+		c.br = bufio.NewReaderSize(c.sr, 4096)
+	} else {
+		c.br = bufio.NewReaderSize(nc, 4096)
+	}
+	return c
 }
 
 // connPool keeps idle upstream connections by address.
@@ -155,7 +166,7 @@ func (rt *Router) serveFast(w http.ResponseWriter, r *http.Request, t *target) e
 				upstream = next
 				continue
 			}
-			c = &upConn{c: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096)}
+			c = newUpConn(nc)
 		}
 		resp, err := rt.roundTrip(c, r, t)
 		if err != nil {
@@ -226,7 +237,16 @@ func (rt *Router) roundTrip(c *upConn, r *http.Request, t *target) (*http.Respon
 	if err := bw.Flush(); err != nil {
 		return nil, errors.Join(errNoResponse, err)
 	}
-	if _, err := c.br.Peek(1); err != nil {
+	// The only request waiting for an answer spins for it (spin.go).
+	if headWaiters.Add(1) == 1 && c.sr != nil {
+		c.sr.spinNext = true
+	}
+	_, err := c.br.Peek(1)
+	headWaiters.Add(-1)
+	if c.sr != nil {
+		c.sr.spinNext = false
+	}
+	if err != nil {
 		return nil, errors.Join(errNoResponse, err)
 	}
 	for {
