@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,6 +48,13 @@ type wrkResult struct {
 	p50 time.Duration
 	p99 time.Duration
 	err int
+	cpu time.Duration // this process's CPU time per request (the proxy's, for the proxied rows)
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var (
@@ -60,7 +68,9 @@ var (
 func runWrk(t *testing.T, url, host string, conns int, d time.Duration) wrkResult {
 	t.Helper()
 	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency", "-H", "Host: " + host, url}
+	cpu0 := processCPU()
 	out, err := exec.Command("wrk", args...).CombinedOutput()
+	cpu := processCPU() - cpu0
 	if err != nil {
 		t.Fatalf("wrk: %v: %s", err, out)
 	}
@@ -77,6 +87,9 @@ func runWrk(t *testing.T, url, host string, conns int, d time.Duration) wrkResul
 		} else {
 			r.p99 = lat
 		}
+	}
+	if n := r.rps * d.Seconds(); n > 0 {
+		r.cpu = time.Duration(float64(cpu) / n)
 	}
 	if m := wrkErrs.FindStringSubmatch(s); m != nil {
 		r.err, _ = strconv.Atoi(m[1])
@@ -161,7 +174,7 @@ func TestRouterThroughput(t *testing.T) {
 	directRPS := med(rows[0].tput, func(r wrkResult) float64 { return r.rps })
 	directP50 := med(rows[0].lat, func(r wrkResult) float64 { return float64(r.p50) })
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-34s %12s %10s %14s %14s %12s %8s\n", "", "req/s (64c)", "vs direct", "p50 (1 conn)", "p50 added", "p99 (64c)", "errors")
+	fmt.Fprintf(&b, "\n%-34s %12s %10s %14s %14s %16s %12s %8s\n", "", "req/s (64c)", "vs direct", "p50 (1 conn)", "p50 added", "CPU/req (1 conn)", "p99 (64c)", "errors")
 	for _, r := range rows {
 		rps := med(r.tput, func(x wrkResult) float64 { return x.rps })
 		p50 := med(r.lat, func(x wrkResult) float64 { return float64(x.p50) })
@@ -170,9 +183,10 @@ func TestRouterThroughput(t *testing.T) {
 		for _, x := range append(append([]wrkResult{}, r.tput...), r.lat...) {
 			errs += x.err
 		}
-		fmt.Fprintf(&b, "%-34s %12.0f %9.1f%% %14v %14v %12v %8d\n", r.name, rps, 100*rps/directRPS,
+		cpu := med(r.lat, func(x wrkResult) float64 { return float64(x.cpu) })
+		fmt.Fprintf(&b, "%-34s %12.0f %9.1f%% %14v %14v %16v %12v %8d\n", r.name, rps, 100*rps/directRPS,
 			time.Duration(p50).Round(time.Microsecond), time.Duration(p50-directP50).Round(time.Microsecond),
-			time.Duration(p99).Round(time.Microsecond), errs)
+			time.Duration(cpu).Round(100*time.Nanosecond), time.Duration(p99).Round(time.Microsecond), errs)
 	}
 	fmt.Fprintf(&b, "(median of %d interleaved rounds of %v each; wrk -t1)\n", rounds, d)
 	t.Log(b.String())
