@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Connection takeover. net/http costs every request a goroutine that
@@ -388,10 +390,26 @@ func parseHead(head []byte) *http.Request {
 	return r
 }
 
-// takeable: a request the taken connection's loop serves itself.
+// takeable: a request the taken connection's loop serves itself. Whatever
+// net/http's server would refuse or treat specially (no Host header, an
+// absolute URI, invalid header names or values, a body, Expect, an
+// upgrade, Connection: close) goes to net/http instead.
 func takeable(r *http.Request) bool {
-	return r.ProtoMajor == 1 && r.ProtoMinor == 1 && r.Method != http.MethodConnect && fastEligible(r) &&
-		r.Header.Get("Expect") == "" && r.Host != "" && !r.Close
+	if r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Method == http.MethodConnect || !fastEligible(r) || r.Close ||
+		r.URL.Host != "" || r.Host == "" || !httpguts.ValidHostHeader(r.Host) || r.Header.Get("Expect") != "" {
+		return false
+	}
+	for k, vs := range r.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // connResponse is the http.ResponseWriter of a taken connection: HTTP/1.1

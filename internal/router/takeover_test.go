@@ -171,13 +171,22 @@ func TestTakenConnectionMalformedHead(t *testing.T) {
 	f := newFakeStore()
 	f.set("web", "running", takeoverApp(t).URL)
 	_, front := newRouter(t, f)
-	rc := dialRaw(t, front)
-	if _, body := rc.get("web.apps.test", "/"); !strings.HasPrefix(body, "app GET /") {
-		t.Fatalf("first: %q", body)
-	}
-	rc.send("GET / HTTP/1.1\r\nHost: web.apps.test\r\nBad Header\r\n\r\n")
-	if resp, _ := rc.read("GET"); resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("malformed head: %d, want 400", resp.StatusCode)
+	for _, head := range []string{
+		"GET / HTTP/1.1\r\nHost: web.apps.test\r\nBad Header\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: web.apps.test\r\nHost: api.test\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: web.apps.test/x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: we b.apps.test\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: web.apps.test\r\nX-A: a\x00b\r\n\r\n",
+		"GET / HTTP/1.1\r\n\r\n",
+	} {
+		rc := dialRaw(t, front)
+		if _, body := rc.get("web.apps.test", "/"); !strings.HasPrefix(body, "app GET /") {
+			t.Fatalf("first: %q", body)
+		}
+		rc.send(head)
+		if resp, _ := rc.read("GET"); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%q on a taken connection: %d, want net/http's 400", head, resp.StatusCode)
+		}
 	}
 }
 
