@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -30,22 +31,26 @@ const cloneDepth = 50
 // errRepoTooBig is the cause of a clone cancelled by the size watcher.
 var errRepoTooBig = errors.New("repository is larger than this worker accepts")
 
-// authenticatedCloneURL returns repoURL with the token as HTTP basic-auth
-// password (user x-access-token), and the same URL with the token
-// redacted, for messages. Without a token, or if repoURL does not parse as
-// an absolute URL, both are repoURL unchanged (the caller validates
-// repoURL before any use).
-func authenticatedCloneURL(repoURL, token string) (authed, redacted string) {
-	if token == "" {
-		return repoURL, repoURL
-	}
+// gitAuthConfig is a git configuration file that sends token to the
+// repository's scheme://host/ only, as an HTTP basic Authorization header
+// (user x-access-token). Git reads it as its global configuration
+// (GIT_CONFIG_GLOBAL), so the token is on no command line: those are
+// readable by every local user in /proc; the file is the agent's alone
+// (0600) and removed after the clone.
+func gitAuthConfig(repoURL, token string) ([]byte, error) {
 	u, err := url.Parse(repoURL)
-	if err != nil || u.Host == "" {
-		return repoURL, repoURL
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("repo URL %q cannot carry a token", repoURL)
 	}
-	u.User = url.UserPassword(gitTokenUser, token)
-	authed = u.String()
-	return authed, string(scrubToken([]byte(authed), token))
+	prefix := u.Scheme + "://" + u.Host + "/"
+	for i := 0; i < len(prefix); i++ {
+		// What may stand inside a quoted git config subsection as is.
+		if c := prefix[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return nil, fmt.Errorf("repo URL host %q cannot carry a token", u.Host)
+		}
+	}
+	cred := base64.StdEncoding.EncodeToString([]byte(gitTokenUser + ":" + token))
+	return []byte("[http \"" + prefix + "\"]\n\textraHeader = Authorization: Basic " + cred + "\n"), nil
 }
 
 // tokenForms lists every spelling of token that may show up in output:
@@ -104,22 +109,24 @@ func scrubString(s, token string) string {
 	return string(scrubToken([]byte(s), token))
 }
 
-// gitEnv isolates git from the host's configuration and never lets it
-// prompt: it runs through env(1), not a shell.
-var gitEnv = []string{
-	"env",
-	"GIT_TERMINAL_PROMPT=0",
-	"GIT_CONFIG_NOSYSTEM=1",
-	"GIT_CONFIG_GLOBAL=/dev/null",
-	"GIT_ASKPASS=/bin/true",
-	"SSH_ASKPASS=/bin/true",
-}
-
 // gitArgv is the hardened prefix of every git command: only https (and
 // http when the URL validator allowed it, i.e. a loopback or private
-// host) may be spoken, no hook runs, no submodule is followed.
+// host) may be spoken, no hook runs, no submodule is followed. git runs
+// through env(1), not a shell, isolated from the host's configuration
+// and never prompting.
 func gitArgv(allowHTTP bool, args ...string) []string {
-	argv := append([]string(nil), gitEnv...)
+	return gitArgvAuth("", allowHTTP, args...)
+}
+
+// gitArgvAuth is gitArgv with authConfig (a gitAuthConfig file) as git's
+// global configuration, if not "".
+func gitArgvAuth(authConfig string, allowHTTP bool, args ...string) []string {
+	global := "/dev/null"
+	if authConfig != "" {
+		global = authConfig
+	}
+	argv := []string{"env", "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=" + global,
+		"GIT_ASKPASS=/bin/true", "SSH_ASKPASS=/bin/true"}
 	argv = append(argv, "git",
 		"-c", "protocol.allow=never",
 		"-c", "protocol.https.allow=always")
@@ -161,14 +168,14 @@ func validateGitInput(repoURL, branch, commit string) error {
 
 // gitCloneArgv is the clone command. The checkout is separate (see
 // cloneRepo) so the size of the tree can be checked before it is written.
-func gitCloneArgv(authedURL, branch, dir string, allowHTTP bool) []string {
+func gitCloneArgv(authConfig, repoURL, branch, dir string, allowHTTP bool) []string {
 	args := []string{"clone", "-q", "--depth", strconv.Itoa(cloneDepth), "--single-branch"}
 	if branch != "" {
 		args = append(args, "--branch", branch)
 	}
 	// --template= leaves out the sample hooks and other template files.
-	args = append(args, "--no-tags", "--no-checkout", "--template=", "--", authedURL, dir)
-	return gitArgv(allowHTTP, args...)
+	args = append(args, "--no-tags", "--no-checkout", "--template=", "--", repoURL, dir)
+	return gitArgvAuth(authConfig, allowHTTP, args...)
 }
 
 // cloneResult is what cloneRepo produced.
@@ -179,15 +186,28 @@ type cloneResult struct {
 // cloneRepo clones p's repository into dir and checks out p.Commit (or
 // the branch head). Output goes to logw (which scrubs). The network part
 // runs under CloneTimeout while a watcher bounds the bytes on disk; the
-// tree is checked out only if it fits MaxRepoBytes too. On return the
-// clone's remote URL no longer carries the token.
+// tree is checked out only if it fits MaxRepoBytes too. The token, if
+// any, reaches git through a gitAuthConfig file: never the clone's remote
+// URL (in the build context's .git/config) nor a command line.
 func (a *Agent) cloneRepo(ctx context.Context, p *models.DeployPayload, dir string, logw io.Writer) (cloneResult, error) {
 	var res cloneResult
 	if err := validateGitInput(p.RepoURL, p.Branch, p.Commit); err != nil {
 		return res, err
 	}
 	allowHTTP := repoAllowsHTTP(p.RepoURL)
-	authed, _ := authenticatedCloneURL(p.RepoURL, p.GitToken)
+	authConfig := ""
+	if p.GitToken != "" {
+		conf, err := gitAuthConfig(p.RepoURL, p.GitToken)
+		if err != nil {
+			return res, err
+		}
+		// Beside the clone, never inside it (the build context).
+		authConfig = filepath.Join(filepath.Dir(dir), "git-auth.conf")
+		if err := os.WriteFile(authConfig, conf, 0o600); err != nil {
+			return res, fmt.Errorf("git credentials file: %w", err)
+		}
+		defer os.Remove(authConfig)
+	}
 	limit := a.cfg.MaxRepoBytes
 
 	cctx, cancel := context.WithTimeoutCause(ctx, a.cfg.CloneTimeout,
@@ -203,9 +223,9 @@ func (a *Agent) cloneRepo(ctx context.Context, p *models.DeployPayload, dir stri
 			watchDirSize(wctx, dir, limit, time.Second, stopWatch)
 		}()
 	}
-	err := a.run.Stream(wctx, logw, gitCloneArgv(authed, p.Branch, dir, allowHTTP)...)
+	err := a.run.Stream(wctx, logw, gitCloneArgv(authConfig, p.RepoURL, p.Branch, dir, allowHTTP)...)
 	if err == nil {
-		err = a.fetchCommitIfMissing(wctx, dir, p.Commit, allowHTTP, logw)
+		err = a.fetchCommitIfMissing(wctx, dir, p.Commit, authConfig, allowHTTP, logw)
 	}
 	var cause error
 	if wctx.Err() != nil {
@@ -223,11 +243,7 @@ func (a *Agent) cloneRepo(ctx context.Context, p *models.DeployPayload, dir stri
 	case err != nil:
 		return res, errors.New(cmdErrText(err)) // "git clone exited with 128: fatal: …"
 	}
-	// Never leave the token in the build context (.git/config).
-	if _, err := a.run.Run(ctx, gitArgv(allowHTTP, "-C", dir, "remote", "set-url", "--", "origin", p.RepoURL)...); err != nil {
-		return res, fmt.Errorf("git remote set-url: %s", cmdErrText(err))
-	}
-
+	_ = os.Remove(authConfig) // the network part is over
 	rev := "HEAD"
 	if p.Commit != "" {
 		rev = p.Commit
@@ -270,7 +286,7 @@ var errCommitNotFound = errors.New("commit not found")
 
 // fetchCommitIfMissing makes commit available in dir's shallow clone: a
 // commit outside the fetched history is fetched by its full id.
-func (a *Agent) fetchCommitIfMissing(ctx context.Context, dir, commit string, allowHTTP bool, logw io.Writer) error {
+func (a *Agent) fetchCommitIfMissing(ctx context.Context, dir, commit, authConfig string, allowHTTP bool, logw io.Writer) error {
 	if commit == "" {
 		return nil
 	}
@@ -282,7 +298,7 @@ func (a *Agent) fetchCommitIfMissing(ctx context.Context, dir, commit string, al
 	if len(commit) != 40 && len(commit) != 64 {
 		return fmt.Errorf("%w: %s is not among the last %d commits of the branch; give the full commit id", errCommitNotFound, commit, cloneDepth)
 	}
-	if err := a.run.Stream(ctx, logw, gitArgv(allowHTTP, "-C", dir, "fetch", "-q", "--depth", "1", "--no-tags", "--", "origin", commit)...); err != nil {
+	if err := a.run.Stream(ctx, logw, gitArgvAuth(authConfig, allowHTTP, "-C", dir, "fetch", "-q", "--depth", "1", "--no-tags", "--", "origin", commit)...); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}

@@ -15,26 +15,22 @@ import (
 	"time"
 )
 
-func TestAuthenticatedCloneURL(t *testing.T) {
-	for _, token := range []string{"ghp_abc123", "a/b+c d@e:f%g?h#i", testToken} {
-		authed, redacted := authenticatedCloneURL("https://git.example.com/o/r.git", token)
-		u, err := url.Parse(authed)
+func TestGitAuthConfig(t *testing.T) {
+	for _, token := range []string{"ghp_abc123", "a/b+c d@e:f%g?h#i\"]\n[core]", testToken} {
+		conf, err := gitAuthConfig("https://git.example.com:8443/o/r.git", token)
 		if err != nil {
-			t.Fatalf("authed URL %q: %v", authed, err)
+			t.Fatal(err)
 		}
-		if pw, _ := u.User.Password(); u.User.Username() != "x-access-token" || pw != token {
-			t.Fatalf("authed URL %q carries %q:%q", authed, u.User.Username(), pw)
-		}
-		if u.Host != "git.example.com" || u.Path != "/o/r.git" {
-			t.Fatalf("authed URL %q changed the repository", authed)
-		}
-		if strings.Contains(redacted, token) || string(scrubToken([]byte(redacted), token)) != redacted ||
-			redacted != "https://x-access-token:***@git.example.com/o/r.git" {
-			t.Fatalf("redacted = %q", redacted)
+		cred := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
+		want := "[http \"https://git.example.com:8443/\"]\n\textraHeader = Authorization: Basic " + cred + "\n"
+		if string(conf) != want {
+			t.Fatalf("config for %q:\n%s\nwant\n%s", token, conf, want)
 		}
 	}
-	if a, r := authenticatedCloneURL("https://h/r", ""); a != "https://h/r" || r != "https://h/r" {
-		t.Fatalf("no token: %q %q", a, r)
+	for _, bad := range []string{"ssh://h/r", "https:///r", "::", "https://h\"x/r"} {
+		if _, err := gitAuthConfig(bad, "t"); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
 	}
 }
 
@@ -58,8 +54,8 @@ func TestScrubToken(t *testing.T) {
 			t.Errorf("%s: input modified", name)
 		}
 	}
-	// A git error that quotes the authenticated URL.
-	authed, _ := authenticatedCloneURL("https://git.example.com/o/r.git", token)
+	// A git error that quotes an authenticated URL.
+	authed := "https://x-access-token:" + strings.TrimPrefix(url.UserPassword("", token).String(), ":") + "@git.example.com/o/r.git"
 	msg := "fatal: unable to access '" + authed + "/': The requested URL returned error: 403\nAuthorization: Basic " + basic
 	got := string(scrubToken([]byte(msg), token))
 	for _, f := range tokenForms(token) {
@@ -76,12 +72,12 @@ func TestScrubToken(t *testing.T) {
 }
 
 func TestGitCloneArgv(t *testing.T) {
-	argv := gitCloneArgv("https://x-access-token:t@h/r.git", "main", "/data/build-1/repo", false)
+	argv := gitCloneArgv("/data/build-1/git-auth.conf", "https://h/r.git", "main", "/data/build-1/repo", false)
 	line := strings.Join(argv, " ")
 	for _, want := range []string{
-		"env GIT_TERMINAL_PROMPT=0 GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_ASKPASS=/bin/true",
+		"env GIT_TERMINAL_PROMPT=0 GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/data/build-1/git-auth.conf GIT_ASKPASS=/bin/true",
 		"git -c protocol.allow=never -c protocol.https.allow=always -c core.hooksPath=/dev/null -c submodule.recurse=false",
-		"clone -q --depth 50 --single-branch --branch main --no-tags --no-checkout --template= -- https://x-access-token:t@h/r.git /data/build-1/repo",
+		"clone -q --depth 50 --single-branch --branch main --no-tags --no-checkout --template= -- https://h/r.git /data/build-1/repo",
 	} {
 		if !strings.Contains(line, want) {
 			t.Errorf("clone argv lacks %q:\n%s", want, line)
@@ -93,8 +89,9 @@ func TestGitCloneArgv(t *testing.T) {
 	if argv[len(argv)-3] != "--" {
 		t.Errorf("no -- before the URL: %q", argv)
 	}
-	argv = gitCloneArgv("http://127.0.0.1:9/r.git", "", "/d", true)
-	if !containsSeq(argv, []string{"-c", "protocol.http.allow=always"}) || slices.Contains(argv, "--branch") {
+	argv = gitCloneArgv("", "http://127.0.0.1:9/r.git", "", "/d", true)
+	if !containsSeq(argv, []string{"-c", "protocol.http.allow=always"}) || slices.Contains(argv, "--branch") ||
+		!slices.Contains(argv, "GIT_CONFIG_GLOBAL=/dev/null") {
 		t.Errorf("http clone argv: %q", argv)
 	}
 	if repoAllowsHTTP("https://h/r") || !repoAllowsHTTP("http://10.0.0.1/r") {
@@ -133,13 +130,32 @@ func TestCloneRepo(t *testing.T) {
 	p := testPayload()
 	p.RepoURL = "http://127.0.0.1:8418/o/web.git"
 	var calls []string
-	a, r := cloneAgent(t, gitScript(t, true, "100644 blob a 10\tf\n", &calls))
+	script := gitScript(t, true, "100644 blob a 10\tf\n", &calls)
 	dir := filepath.Join(t.TempDir(), "repo")
+	authConf := filepath.Join(filepath.Dir(dir), "git-auth.conf")
+	var sawConf bool
+	a, r := cloneAgent(t, func(sub string, argv []string) (string, error) {
+		if sub == "clone" {
+			// The token reaches git in a private file, named by the env.
+			fi, err := os.Stat(authConf)
+			conf, _ := os.ReadFile(authConf)
+			want, _ := gitAuthConfig(p.RepoURL, p.GitToken)
+			sawConf = err == nil && fi.Mode().Perm() == 0o600 && string(conf) == string(want) &&
+				slices.Contains(argv, "GIT_CONFIG_GLOBAL="+authConf)
+		}
+		return script(sub, argv)
+	})
 	res, err := a.cloneRepo(a.ctx, p, dir, &strings.Builder{})
 	if err != nil || res.Commit != testCommit {
 		t.Fatalf("cloneRepo = %+v, %v", res, err)
 	}
-	if want := []string{"clone", "remote", "rev-parse", "ls-tree", "checkout"}; !slices.Equal(calls, want) {
+	if !sawConf {
+		t.Error("the clone ran without the token's config file (0600, named in GIT_CONFIG_GLOBAL)")
+	}
+	if _, err := os.Stat(authConf); !os.IsNotExist(err) {
+		t.Errorf("the token's config file outlived the clone (%v)", err)
+	}
+	if want := []string{"clone", "rev-parse", "ls-tree", "checkout"}; !slices.Equal(calls, want) {
 		t.Fatalf("git steps %v, want %v", calls, want)
 	}
 	for _, c := range r.commands() {
@@ -150,8 +166,8 @@ func TestCloneRepo(t *testing.T) {
 		if strings.Contains(c, " checkout ") && !strings.HasSuffix(c, "checkout -q --detach "+testCommit+" --") {
 			t.Errorf("checkout: %s", c)
 		}
-		if strings.Contains(c, " remote ") && !strings.HasSuffix(c, "remote set-url -- origin "+p.RepoURL) {
-			t.Errorf("remote: %s", c)
+		if strings.Contains(c, testToken) || strings.Contains(c, "x-access-token") {
+			t.Errorf("the token is on a command line: %s", c)
 		}
 	}
 
@@ -162,7 +178,7 @@ func TestCloneRepo(t *testing.T) {
 	if _, err := a.cloneRepo(a.ctx, p, filepath.Join(t.TempDir(), "repo"), &strings.Builder{}); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"clone", "cat-file", "fetch", "remote", "rev-parse", "checkout"}; !slices.Equal(calls[:3], want[:3]) {
+	if want := []string{"clone", "cat-file", "fetch", "rev-parse", "checkout"}; !slices.Equal(calls[:3], want[:3]) {
 		t.Fatalf("git steps %v", calls)
 	}
 	if got := commandsMatching(r.commands(), "env"); !strings.HasSuffix(got[2], "fetch -q --depth 1 --no-tags -- origin "+testCommit) {
