@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,16 @@ type Server struct {
 	// address that is not loopback.
 	InternalListen string
 
+	// MetricsToken, when set, is the bearer token /metrics asks of every
+	// scraper; when empty, /metrics answers loopback clients only.
+	MetricsToken string
+
+	// HistoryRetention is how long finished jobs, webhook deliveries,
+	// violations and old build logs are kept; AuditRetention, the audit
+	// logs. Zero keeps them forever.
+	HistoryRetention time.Duration
+	AuditRetention   time.Duration
+
 	ShutdownTimeout time.Duration
 }
 
@@ -57,8 +68,10 @@ func Default() Server {
 		LogFormat:       "text",
 		BaseDomain:      "localhost",
 		HTTPSListen:     ":443",
-		InternalListen:  "127.0.0.1:8081",
-		ShutdownTimeout: 15 * time.Second,
+		InternalListen:   "127.0.0.1:8081",
+		HistoryRetention: 90 * Day,
+		AuditRetention:   365 * Day,
+		ShutdownTimeout:  15 * time.Second,
 	}
 }
 
@@ -81,6 +94,11 @@ func Load(name string, args []string, getenv func(string) string) (Server, error
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", c.ACMEDirectory, "ACME directory URL; empty is Let's Encrypt (env WH_ACME_DIRECTORY)")
 	fs.StringVar(&c.HTTPSListen, "https-listen", c.HTTPSListen, "TLS listener when --acme is on (env WH_HTTPS_LISTEN)")
 	fs.StringVar(&c.InternalListen, "internal-listen", c.InternalListen, "loopback address of the internal API for wisehosting-admin; \"off\" disables it (env WH_INTERNAL_LISTEN)")
+	fs.Func("history-retention", "keep finished jobs, webhook deliveries, violations and old build logs this long, e.g. 90d or 720h; 0 keeps them (env WH_HISTORY_RETENTION; default 90d)",
+		retentionFlag(&c.HistoryRetention))
+	fs.Func("audit-retention", "keep the audit logs this long; 0 keeps them (env WH_AUDIT_RETENTION; default 365d)",
+		retentionFlag(&c.AuditRetention))
+	fs.StringVar(&c.MetricsToken, "metrics-token", c.MetricsToken, "bearer token /metrics requires; empty: /metrics answers loopback clients only (env WH_METRICS_TOKEN or WH_METRICS_TOKEN_FILE)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown may take (env WH_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -119,6 +137,18 @@ func (c *Server) fromEnv(getenv func(string) string) error {
 	default:
 		return fmt.Errorf("WH_ACME=%q: want 1 or 0", v)
 	}
+	for _, r := range []struct {
+		dst *time.Duration
+		key string
+	}{{&c.HistoryRetention, "WH_HISTORY_RETENTION"}, {&c.AuditRetention, "WH_AUDIT_RETENTION"}} {
+		if v := getenv(r.key); v != "" {
+			d, err := ParseRetention(v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.key, err)
+			}
+			*r.dst = d
+		}
+	}
 	if v := getenv("WH_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -129,7 +159,7 @@ func (c *Server) fromEnv(getenv func(string) string) error {
 	for _, s := range []struct {
 		dst *string
 		key string
-	}{{&c.DatabaseURL, "WH_DATABASE_URL"}, {&c.SecretKey, "WH_SECRET_KEY"}} {
+	}{{&c.DatabaseURL, "WH_DATABASE_URL"}, {&c.SecretKey, "WH_SECRET_KEY"}, {&c.MetricsToken, "WH_METRICS_TOKEN"}} {
 		v, err := secret(getenv, s.key)
 		if err != nil {
 			return err
@@ -139,6 +169,43 @@ func (c *Server) fromEnv(getenv func(string) string) error {
 		}
 	}
 	return nil
+}
+
+// Day is 24 hours, the unit retention periods are usually given in.
+const Day = 24 * time.Hour
+
+// ParseRetention reads a retention period: whole days ("90d"), a Go
+// duration ("720h"), or "0" for keep forever.
+func ParseRetention(v string) (time.Duration, error) {
+	var d time.Duration
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("retention %q: want days such as 90d, a duration such as 720h, or 0", v)
+		}
+		d = time.Duration(days) * Day
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return 0, fmt.Errorf("retention %q: want days such as 90d, a duration such as 720h, or 0", v)
+		}
+	}
+	// Anything shorter than an hour would delete history users are
+	// still reading, likely a typo (90s for 90d).
+	if d < 0 || (d > 0 && d < time.Hour) {
+		return 0, fmt.Errorf("retention %q: must be 0 (keep) or at least 1h", v)
+	}
+	return d, nil
+}
+
+func retentionFlag(dst *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := ParseRetention(v)
+		if err == nil {
+			*dst = d
+		}
+		return err
+	}
 }
 
 // secret reads KEY, or the file named by KEY_FILE.
@@ -205,6 +272,9 @@ func (c *Server) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: want text or json", c.LogFormat))
 	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, errors.New("metrics-token: use at least 16 characters (e.g. openssl rand -hex 16)"))
+	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
 	}
@@ -250,8 +320,22 @@ func (c Server) String() string {
 	if internal == "" {
 		internal = "off"
 	}
-	return fmt.Sprintf("listen=%s data-dir=%s database=%s public-url=%s base-domain=%s acme=%t internal-listen=%s secret-key=%s",
-		c.Listen, c.DataDir, db, c.PublicURL, c.BaseDomain, c.ACME, internal, key)
+	metrics := "loopback"
+	if c.MetricsToken != "" {
+		metrics = "token (redacted)"
+	}
+	return fmt.Sprintf("listen=%s data-dir=%s database=%s public-url=%s base-domain=%s acme=%t internal-listen=%s secret-key=%s metrics=%s history-retention=%s audit-retention=%s",
+		c.Listen, c.DataDir, db, c.PublicURL, c.BaseDomain, c.ACME, internal, key, metrics, retentionString(c.HistoryRetention), retentionString(c.AuditRetention))
+}
+
+func retentionString(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "forever"
+	case d%Day == 0:
+		return fmt.Sprintf("%dd", d/Day)
+	}
+	return d.String()
 }
 
 func redactURL(s string) string {

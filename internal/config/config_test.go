@@ -40,10 +40,48 @@ func TestValidate(t *testing.T) {
 		"relative public url": {"--public-url", "example.com"},
 		"log level":           {"--log-level", "loud"},
 		"stray argument":      {"extra"},
+		"retention typo":      {"--history-retention", "90s"},
+		"retention unit":      {"--history-retention", "3 months"},
+		"negative retention":  {"--audit-retention", "-1h"},
+		"short metrics token": {"--metrics-token", "secret"},
 	}
 	for name, args := range bad {
 		if _, err := Load("serve", args, env(nil)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+func TestRetention(t *testing.T) {
+	c, err := Load("serve", nil, env(nil))
+	if err != nil || c.HistoryRetention != 90*Day || c.AuditRetention != 365*Day {
+		t.Fatalf("default retention: %v %v (%v)", c.HistoryRetention, c.AuditRetention, err)
+	}
+	c, err = Load("serve", []string{"--history-retention", "30d", "--audit-retention", "0"},
+		env(map[string]string{"WH_HISTORY_RETENTION": "7d", "WH_AUDIT_RETENTION": "720h"}))
+	if err != nil || c.HistoryRetention != 30*Day || c.AuditRetention != 0 {
+		t.Fatalf("flags over env: %v %v (%v)", c.HistoryRetention, c.AuditRetention, err)
+	}
+	if !strings.Contains(c.String(), "history-retention=30d audit-retention=forever") {
+		t.Fatalf("String: %s", c)
+	}
+	if _, err := Load("serve", nil, env(map[string]string{"WH_HISTORY_RETENTION": "ninety"})); err == nil ||
+		!strings.Contains(err.Error(), "WH_HISTORY_RETENTION") {
+		t.Fatalf("bad env retention: %v", err)
+	}
+	for in, want := range map[string]string{"90d": "2160h0m0s", "36h": "36h0m0s", "0": "0s", "1h": "1h0m0s"} {
+		if d, err := ParseRetention(in); err != nil || d.String() != want {
+			t.Errorf("ParseRetention(%q) = %v, %v; want %s", in, d, err, want)
+		}
+	}
+}
+
+func TestMetricsTokenRedacted(t *testing.T) {
+	c, err := Load("serve", nil, env(map[string]string{"WH_METRICS_TOKEN": "0123456789abcdef-scrape"}))
+	if err != nil || c.MetricsToken != "0123456789abcdef-scrape" {
+		t.Fatalf("WH_METRICS_TOKEN: %q %v", c.MetricsToken, err)
+	}
+	if strings.Contains(c.String(), "scrape") {
+		t.Fatalf("String leaks the metrics token: %s", c)
 	}
 }

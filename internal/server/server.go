@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", metricsGuard(cfg.MetricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("/v1/", a)
 	// Everything else on the control plane's own hosts is the dashboard
 	// (client routes fall back to its index.html).
@@ -347,11 +347,25 @@ func (s *Server) janitor(ctx context.Context) error {
 		if err := s.Store.PruneAppStats(ctx, now.Add(-8*24*time.Hour)); err != nil && ctx.Err() == nil {
 			s.log.Warn("prune stats", "err", err)
 		}
+		s.pruneHistory(ctx, now)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// pruneHistory applies the history and audit retention.
+func (s *Server) pruneHistory(ctx context.Context, now time.Time) {
+	start := time.Now()
+	p, err := s.Store.PruneHistory(ctx, now, store.Retention{History: s.cfg.HistoryRetention, Audit: s.cfg.AuditRetention})
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("prune history", "err", err)
+	}
+	if p.Total() > 0 {
+		s.log.Info("history pruned", "jobs", p.Jobs, "webhook_deliveries", p.Deliveries, "violations", p.Violations,
+			"build_logs", p.BuildLogs, "audit", p.Audit, "admin_audit", p.AdminAudit, "took", time.Since(start).Round(time.Millisecond))
 	}
 }
 

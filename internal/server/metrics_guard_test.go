@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wisehosting/wisehosting/internal/config"
+)
+
+// TestMetricsAccess drives the whole server's handler: /metrics answers
+// loopback clients without a token, nobody else; with a token, only
+// scrapers that present it, wherever they are.
+func TestMetricsAccess(t *testing.T) {
+	const token = "0123456789abcdef0123"
+	for _, tc := range []struct {
+		name, token, remote, auth string
+		want                      int
+	}{
+		{"no token, loopback v4", "", "127.0.0.1:40000", "", 200},
+		{"no token, loopback v6", "", "[::1]:40000", "", 200},
+		{"no token, remote", "", "203.0.113.9:40000", "", 404},
+		{"no token, private network", "", "10.0.0.7:40000", "", 404},
+		{"token, remote with it", token, "203.0.113.9:40000", "Bearer " + token, 200},
+		{"token, loopback without it", token, "127.0.0.1:40000", "", 401},
+		{"token, wrong one", token, "203.0.113.9:40000", "Bearer " + token + "x", 401},
+		{"token, wrong scheme", token, "203.0.113.9:40000", "Basic " + token, 401},
+		{"token, prefix of it", token, "203.0.113.9:40000", "Bearer " + token[:10], 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.DataDir, cfg.InternalListen, cfg.PublicURL, cfg.MetricsToken = t.TempDir(), "", "http://127.0.0.1:8080", tc.token
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Store.Close()
+			defer s.RuntimeLogs.Close()
+			r := httptest.NewRequest("GET", "http://127.0.0.1:8080/metrics", nil)
+			r.RemoteAddr = tc.remote
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			w := httptest.NewRecorder()
+			s.Handler().ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", w.Code, tc.want, w.Body)
+			}
+			if tc.want == 200 && !strings.Contains(w.Body.String(), "wisehosting_hub_connections") {
+				t.Fatalf("metrics body lacks the hub series:\n%.500s", w.Body)
+			}
+			if tc.want == 401 && w.Header().Get("WWW-Authenticate") == "" {
+				t.Fatal("401 without WWW-Authenticate")
+			}
+		})
+	}
+}
