@@ -62,12 +62,12 @@ type Server struct {
 // Default returns the defaults: loopback only, data in ./data.
 func Default() Server {
 	return Server{
-		Listen:          "127.0.0.1:8080",
-		DataDir:         "data",
-		LogLevel:        "info",
-		LogFormat:       "text",
-		BaseDomain:      "localhost",
-		HTTPSListen:     ":443",
+		Listen:           "127.0.0.1:8080",
+		DataDir:          "data",
+		LogLevel:         "info",
+		LogFormat:        "text",
+		BaseDomain:       "localhost",
+		HTTPSListen:      ":443",
 		InternalListen:   "127.0.0.1:8081",
 		HistoryRetention: 90 * Day,
 		AuditRetention:   365 * Day,
