@@ -6,8 +6,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wisehosting/wisehosting/internal/config"
+	"github.com/wisehosting/wisehosting/internal/store"
 )
 
 // TestMetricsAccess drives the whole server's handler: /metrics answers
@@ -59,4 +61,50 @@ func TestMetricsAccess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJanitorPrunesHistory checks the janitor's wiring: the configured
+// retention reaches the store, and what it removed shows in /metrics.
+func TestJanitorPrunesHistory(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir, cfg.InternalListen, cfg.PublicURL = t.TempDir(), "", "http://127.0.0.1:8080"
+	cfg.AuditRetention = 30 * config.Day
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Store.Close()
+	defer s.RuntimeLogs.Close()
+	now := time.Now()
+	for _, at := range []time.Time{now.Add(-31 * config.Day), now.Add(-40 * config.Day), now.Add(-29 * config.Day)} {
+		if err := s.Store.InsertAudit(ctx, &store.AuditEntry{Action: "login", At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.pruneHistory(ctx, now)
+	left, err := s.Store.ListAudit(ctx, 10)
+	if err != nil || len(left) != 1 {
+		t.Fatalf("audit entries left: %d (%v), want 1", len(left), err)
+	}
+	r := httptest.NewRequest("GET", "http://127.0.0.1:8080/metrics", nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, r)
+	if !strings.Contains(w.Body.String(), `wisehosting_history_pruned_total{kind="audit"} 2`) {
+		t.Fatalf("metrics lack the pruned audit rows:\n%s", grepLines(w.Body.String(), "pruned"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -59,6 +59,7 @@ type Server struct {
 	// to the certificate authority with (tests trust a local CA with it).
 	ACMEHTTPClient *http.Client
 	handler        http.Handler
+	pruned         *prometheus.CounterVec
 	started        time.Time
 }
 
@@ -113,6 +114,11 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "code"})
 	reg.MustRegister(httpLatency)
+	pruned := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wisehosting_history_pruned_total",
+		Help: "Rows and build logs the history and audit retention removed, by kind.",
+	}, []string{"kind"})
+	reg.MustRegister(pruned)
 
 	// Runtime log history is in the log files (durable ids, resumable
 	// streams); the bus only wakes live tails and keeps each app's last
@@ -136,7 +142,8 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	}
 	rt := router.New(st, router.Config{BaseDomain: cfg.BaseDomain, APIHosts: apiHosts}, log.With("component", "router"))
 
-	s := &Server{cfg: cfg, log: log, Store: st, RuntimeLogs: rlogs, Hub: h, Dispatch: d, API: a, Webhooks: wh, Router: rt, started: time.Now()}
+	s := &Server{cfg: cfg, log: log, Store: st, RuntimeLogs: rlogs, Hub: h, Dispatch: d, API: a, Webhooks: wh, Router: rt,
+		pruned: pruned, started: time.Now()}
 	if cfg.InternalListen != "" {
 		s.Admin = admin.New(admin.Deps{Store: st, Box: box, Hub: h, Dispatch: d, Logs: logs, RuntimeLogs: rlogs, Events: events,
 			Logger: log.With("component", "admin"), Addr: cfg.InternalListen, Started: s.started})
@@ -363,6 +370,10 @@ func (s *Server) pruneHistory(ctx context.Context, now time.Time) {
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("prune history", "err", err)
 	}
+	for kind, n := range map[string]int64{"jobs": p.Jobs, "webhook_deliveries": p.Deliveries, "violations": p.Violations,
+		"build_logs": p.BuildLogs, "audit": p.Audit, "admin_audit": p.AdminAudit} {
+		s.pruned.WithLabelValues(kind).Add(float64(n))
+	}
 	if p.Total() > 0 {
 		s.log.Info("history pruned", "jobs", p.Jobs, "webhook_deliveries", p.Deliveries, "violations", p.Violations,
 			"build_logs", p.BuildLogs, "audit", p.Audit, "admin_audit", p.AdminAudit, "took", time.Since(start).Round(time.Millisecond))
@@ -479,7 +490,7 @@ func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // jobsCollector reports jobs by state at scrape time.
 type jobsCollector struct{ st *store.Store }
 
-var jobsDesc = prometheus.NewDesc("wisehosting_jobs", "Jobs by state.", []string{"state"}, nil)
+var jobsDesc = prometheus.NewDesc("wisehosting_jobs", "Jobs by state (finished ones until the history retention prunes them).", []string{"state"}, nil)
 
 func (c jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 
