@@ -102,8 +102,21 @@ type appInput struct {
 	DockerfilePath  *string           `json:"dockerfile_path"`
 	Port            *int              `json:"port"`
 	HealthCheckPath *string           `json:"health_check_path"`
-	Limits          *models.Limits    `json:"limits"`
+	Limits          *limitsInput      `json:"limits"`
 	Env             map[string]string `json:"env"`
+}
+
+// limitsInput is the limits part of a create or update. A field left out
+// keeps the app's value (the default, on create); 0 restores the default
+// memory or CPU, and removes the disk quota or bandwidth cap.
+type limitsInput struct {
+	MemoryBytes         *int64 `json:"memory_bytes"`
+	CPUMillis           *int64 `json:"cpu_millis"`
+	DiskBytes           *int64 `json:"disk_bytes"`
+	BandwidthBitsPerSec *int64 `json:"bandwidth_bps"`
+	// PIDs is accepted only as 0: the worker's process limit applies to
+	// every app, and a value the API cannot keep must not look accepted.
+	PIDs *int64 `json:"pids"`
 }
 
 // applyTo validates the input and copies it onto app; every problem is
@@ -142,17 +155,27 @@ func (in *appInput) applyTo(app *store.App) error {
 		app.HealthCheckPath = *in.HealthCheckPath
 	}
 	check(models.ValidateHealthCheckPath(app.HealthCheckPath))
-	if in.Limits != nil {
-		l := *in.Limits
-		check(l.Validate())
-		if l.MemoryBytes == 0 {
-			l.MemoryBytes = defaultLimits.MemoryBytes
+	if l := in.Limits; l != nil {
+		for _, f := range []struct{ dst, v *int64 }{
+			{&app.MemoryBytes, l.MemoryBytes}, {&app.CPUMillis, l.CPUMillis},
+			{&app.DiskBytes, l.DiskBytes}, {&app.BandwidthBps, l.BandwidthBitsPerSec},
+		} {
+			if f.v != nil {
+				*f.dst = *f.v
+			}
 		}
-		if l.CPUMillis == 0 {
-			l.CPUMillis = defaultLimits.CPUMillis
+		if l.PIDs != nil && *l.PIDs != 0 {
+			errs = append(errs, "limits.pids cannot be set per app (every app gets the worker's process limit)")
 		}
-		app.MemoryBytes, app.CPUMillis, app.DiskBytes, app.BandwidthBps = l.MemoryBytes, l.CPUMillis, l.DiskBytes, l.BandwidthBitsPerSec
 	}
+	if app.MemoryBytes == 0 {
+		app.MemoryBytes = defaultLimits.MemoryBytes
+	}
+	if app.CPUMillis == 0 {
+		app.CPUMillis = defaultLimits.CPUMillis
+	}
+	check(models.Limits{MemoryBytes: app.MemoryBytes, CPUMillis: app.CPUMillis, DiskBytes: app.DiskBytes,
+		BandwidthBitsPerSec: app.BandwidthBps}.Validate())
 	if in.GitToken != nil && len(*in.GitToken) > 4096 {
 		errs = append(errs, "git_token is too long")
 	}
@@ -219,9 +242,6 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request, p *principal) er
 		return err
 	}
 	app := &store.App{Name: name, TeamID: teamID, Status: "created"}
-	if in.Limits == nil {
-		in.Limits = &models.Limits{}
-	}
 	if err := in.applyTo(app); err != nil {
 		return err
 	}
@@ -318,26 +338,77 @@ func (a *API) updateApp(w http.ResponseWriter, r *http.Request, p *principal) er
 	if in.Team != nil {
 		return errValidation("moving an app to another team is not supported")
 	}
-	if err := in.applyTo(app); err != nil {
-		return err
-	}
+	ctx := r.Context()
 	if len(in.Env) > 0 {
 		names := make([]string, 0, len(in.Env))
 		for k := range in.Env {
 			names = append(names, k)
 		}
-		if err := a.checkEnvCap(r.Context(), app.ID, names); err != nil {
+		if err := a.checkEnvCap(ctx, app.ID, names); err != nil {
 			return err
 		}
 	}
-	if err := a.Store.UpdateApp(r.Context(), app); err != nil {
-		return err
+	// The change applies to the app as it is when it is saved, not as it
+	// was when the request came in (a slow body, another edit, an
+	// operator's suspension): UpdateApp refuses a stale copy, so read
+	// again and re-apply.
+	for attempt := 1; ; attempt++ {
+		if err := a.applyUpdate(app, &in); err != nil {
+			return err
+		}
+		err := a.Store.UpdateApp(ctx, app)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrConflict) || attempt == 5 {
+			if errors.Is(err, store.ErrConflict) {
+				return errConflict("the app is being changed by someone else; try again")
+			}
+			return err
+		}
+		if app, err = a.Store.GetApp(ctx, app.ID); err != nil {
+			return err
+		}
 	}
-	if err := a.saveSecrets(r.Context(), app, &in); err != nil {
-		return err
+	for k, v := range in.Env {
+		if err := a.Store.SetAppEnv(ctx, app.ID, k, a.Box.Seal([]byte(v), envContext(app.ID, k))); err != nil {
+			return err
+		}
 	}
 	writeJSON(w, http.StatusOK, a.toAppJSON(app))
 	return nil
+}
+
+// applyUpdate validates the update and copies it onto app, git token
+// included.
+func (a *API) applyUpdate(app *store.App, in *appInput) error {
+	oldOrigin := repoOrigin(app.RepoURL)
+	if err := in.applyTo(app); err != nil {
+		return err
+	}
+	switch {
+	case in.GitToken != nil:
+		app.GitTokenEnc = nil
+		if *in.GitToken != "" {
+			app.GitTokenEnc = a.Box.Seal([]byte(*in.GitToken), gitTokenContext(app.ID))
+		}
+	case app.GitTokenEnc != nil && repoOrigin(app.RepoURL) != oldOrigin:
+		// The worker sends the token to the repository's host: moving the
+		// repo elsewhere with the old token would hand it to that host.
+		return errValidation("repo_url moves the repository to another host (or scheme), and the app has a git token: " +
+			"send git_token with it (\"\" to remove the token)")
+	}
+	return nil
+}
+
+// repoOrigin is scheme://host[:port] of a repository URL, lowercase: where
+// its git token is sent.
+func repoOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
 func (a *API) deleteApp(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -803,6 +803,33 @@ func appCases(w *world) []servertest.Scenario {
 				Body: map[string]any{"env": map[string]string{"1X": "v"}}, WantStatus: 422},
 			servertest.Scenario{Name: "a refused update changes nothing", Method: "GET", Path: "/v1/apps/web", Actor: "owner", WantStatus: 200,
 				WantContains: []string{`"branch":"develop"`, `"port":9000`, `"repo_url":"https://github.com/example/web"`}},
+			// The worker sends the git token to the repository's host.
+			servertest.Scenario{Name: "moving the repo to another host without the token", Method: "PATCH", Path: "/v1/apps/tokened", Actor: "owner",
+				Setup: func(t *testing.T) {
+					createApp(t, w.s, w.sc.Actors["owner"], newApp("tokened", map[string]any{"git_token": "ghp_keepmine",
+						"limits": map[string]any{"memory_bytes": 256 << 20, "disk_bytes": 1 << 30, "bandwidth_bps": 10_000_000}}))
+				},
+				Body: map[string]any{"repo_url": "https://attacker.example/x.git"}, WantStatus: 422, WantContains: []string{"git_token"}},
+			servertest.Scenario{Name: "to http on the same host without the token", Method: "PATCH", Path: "/v1/apps/tokened", Actor: "owner",
+				Body: map[string]any{"repo_url": "http://github.com/example/tokened"}, WantStatus: 422},
+			servertest.Scenario{Name: "another repo on the same host keeps the token", Method: "PATCH", Path: "/v1/apps/tokened", Actor: "owner",
+				Body: map[string]any{"repo_url": "https://GitHub.com/example/other"}, WantStatus: 200,
+				WantContains: []string{`"has_git_token":true`, `"repo_url":"https://GitHub.com/example/other"`}},
+			servertest.Scenario{Name: "another host with a new token", Method: "PATCH", Path: "/v1/apps/tokened", Actor: "owner",
+				Body: map[string]any{"repo_url": "https://gitlab.example/web.git", "git_token": "glpat-new"}, WantStatus: 200,
+				WantContains: []string{`"has_git_token":true`}, WantNotContains: []string{"glpat-new", "ghp_keepmine"}},
+			servertest.Scenario{Name: "another host, dropping the token", Method: "PATCH", Path: "/v1/apps/tokened", Actor: "owner",
+				Body: map[string]any{"repo_url": "https://git.example/web.git", "git_token": ""}, WantStatus: 200,
+				WantContains: []string{`"has_git_token":false`}},
+			// Limits merge field by field; 0 restores a default or removes a cap.
+			servertest.Scenario{Name: "one limit leaves the others", Method: "PATCH", Path: "/v1/apps/tokened", Actor: "owner",
+				Body: map[string]any{"limits": map[string]any{"cpu_millis": 500}}, WantStatus: 200,
+				WantContains: []string{`"limits":{"memory_bytes":268435456,"cpu_millis":500,"disk_bytes":1073741824,"bandwidth_bps":10000000}`}},
+			servertest.Scenario{Name: "zeros restore defaults and remove caps", Method: "PATCH", Path: "/v1/apps/tokened", Actor: "owner",
+				Body: map[string]any{"limits": map[string]any{"memory_bytes": 0, "disk_bytes": 0}}, WantStatus: 200,
+				WantContains: []string{`"limits":{"memory_bytes":536870912,"cpu_millis":500,"bandwidth_bps":10000000}`}},
+			servertest.Scenario{Name: "pids cannot be set", Method: "PATCH", Path: "/v1/apps/tokened", Actor: "owner",
+				Body: map[string]any{"limits": map[string]any{"pids": 100}}, WantStatus: 422, WantContains: []string{"pids"}},
 			servertest.Scenario{Name: "viewer", Method: "PATCH", Path: "/v1/apps/acme-api", Actor: "viewer",
 				Body: map[string]any{"branch": "evil"}, WantStatus: 403},
 			servertest.Scenario{Name: "non-member", Method: "PATCH", Path: "/v1/apps/web", Actor: "user",
@@ -962,8 +989,7 @@ func (w *world) suspend(t *testing.T, app string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Suspended = true
-	if err := w.store().UpdateApp(context.Background(), a); err != nil {
+	if err := w.store().SetAppSuspended(context.Background(), a.ID, true); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // suspended app's hosts with 503, so the route generation moves.
 // ErrNotFound if absent.
 func (s *Store) SetAppSuspended(ctx context.Context, appID string, suspended bool) error {
-	if err := s.execOne(ctx, `UPDATE apps SET suspended = ?, updated_at = ? WHERE id = ?`, suspended, ms(now()), appID); err != nil {
+	if err := s.execOne(ctx, `UPDATE apps SET suspended = ?, updated_at = ?, settings_version = settings_version + 1 WHERE id = ?`, suspended, ms(now()), appID); err != nil {
 		return wrapErr(err, "set app %s suspended", appID)
 	}
 	s.routesChanged()

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +44,9 @@ type App struct {
 	CurrentDeploymentID string
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	// SettingsVersion counts settings writes; UpdateApp needs the one it
+	// read (see there).
+	SettingsVersion int64
 }
 
 // AppRuntime is the app's state on its worker, as last reported, and the
@@ -76,14 +81,14 @@ type Domain struct {
 
 const appCols = `id, team_id, name, repo_url, branch, git_token_enc, dockerfile_path, port, health_check_path,
 	memory_bytes, cpu_millis, disk_bytes, bandwidth_bps, suspended, status, status_message, worker_id,
-	host_port, container_id, image_id, previous_image_id, current_deployment_id, created_at, updated_at`
+	host_port, container_id, image_id, previous_image_id, current_deployment_id, created_at, updated_at, settings_version`
 
 func scanApp(sc scanner) (*App, error) {
 	var a App
 	err := sc.Scan(&a.ID, &a.TeamID, &a.Name, &a.RepoURL, &a.Branch, &a.GitTokenEnc, &a.DockerfilePath, &a.Port,
 		&a.HealthCheckPath, &a.MemoryBytes, &a.CPUMillis, &a.DiskBytes, &a.BandwidthBps, &a.Suspended, &a.Status,
 		&a.StatusMessage, nullable[int64]{&a.WorkerID}, &a.HostPort, &a.ContainerID, &a.ImageID, &a.PreviousImageID,
-		nullable[string]{&a.CurrentDeploymentID}, msTime{&a.CreatedAt}, msTime{&a.UpdatedAt})
+		nullable[string]{&a.CurrentDeploymentID}, msTime{&a.CreatedAt}, msTime{&a.UpdatedAt}, &a.SettingsVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +112,11 @@ func (s *Store) CreateApp(ctx context.Context, a *App) error {
 		a.Status = AppCreated
 	}
 	_, err := s.exec(ctx, `INSERT INTO apps (`+appCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.TeamID, a.Name, a.RepoURL, a.Branch, nullBytes(a.GitTokenEnc), a.DockerfilePath, a.Port, a.HealthCheckPath,
 		a.MemoryBytes, a.CPUMillis, a.DiskBytes, a.BandwidthBps, a.Suspended, a.Status, a.StatusMessage,
 		nullInt(a.WorkerID), a.HostPort, a.ContainerID, a.ImageID, a.PreviousImageID, nullStr(a.CurrentDeploymentID),
-		ms(a.CreatedAt), ms(a.UpdatedAt))
+		ms(a.CreatedAt), ms(a.UpdatedAt), a.SettingsVersion)
 	if err != nil {
 		return wrapErr(err, "create app %s", a.Name)
 	}
@@ -166,21 +171,37 @@ func (s *Store) ListAllApps(ctx context.Context) ([]App, error) {
 }
 
 // UpdateApp saves the settings fields of a (RepoURL, Branch, GitTokenEnc,
-// DockerfilePath, Port, HealthCheckPath, the four limits, Suspended) and
-// sets a.UpdatedAt. It writes every one of them, so read-modify-write:
-// a nil GitTokenEnc clears the token. Name, team and runtime fields are not
-// touched. ErrNotFound if absent.
+// DockerfilePath, Port, HealthCheckPath, the four limits), sets
+// a.UpdatedAt and moves a.SettingsVersion on. It writes every one of them,
+// so read-modify-write: a nil GitTokenEnc clears the token. Name, team,
+// suspension and runtime fields are not touched.
+//
+// The write happens only if the app's settings are still at
+// a.SettingsVersion, the version a was read at; otherwise ErrConflict:
+// someone changed them meanwhile, so read the app again and re-apply the
+// change. ErrNotFound if absent.
 func (s *Store) UpdateApp(ctx context.Context, a *App) error {
 	at := now()
-	err := s.execOne(ctx, `UPDATE apps SET repo_url = ?, branch = ?, git_token_enc = ?, dockerfile_path = ?,
+	res, err := s.exec(ctx, `UPDATE apps SET repo_url = ?, branch = ?, git_token_enc = ?, dockerfile_path = ?,
 		port = ?, health_check_path = ?, memory_bytes = ?, cpu_millis = ?, disk_bytes = ?, bandwidth_bps = ?,
-		suspended = ?, updated_at = ? WHERE id = ?`,
+		updated_at = ?, settings_version = settings_version + 1 WHERE id = ? AND settings_version = ?`,
 		a.RepoURL, a.Branch, nullBytes(a.GitTokenEnc), a.DockerfilePath, a.Port, a.HealthCheckPath, a.MemoryBytes,
-		a.CPUMillis, a.DiskBytes, a.BandwidthBps, a.Suspended, ms(at), a.ID)
+		a.CPUMillis, a.DiskBytes, a.BandwidthBps, ms(at), a.ID, a.SettingsVersion)
+	if err == nil {
+		err = oneRow(res)
+	}
+	if errors.Is(err, ErrNotFound) {
+		// No row at that version: gone, or changed since it was read.
+		var one int
+		if s.queryRow(ctx, `SELECT 1 FROM apps WHERE id = ?`, a.ID).Scan(&one) == nil {
+			err = fmt.Errorf("%w: the app's settings changed since they were read", ErrConflict)
+		}
+	}
 	if err != nil {
 		return wrapErr(err, "update app %s", a.ID)
 	}
 	a.UpdatedAt = at
+	a.SettingsVersion++
 	s.routesChanged()
 	return nil
 }

@@ -151,15 +151,41 @@ func TestApps(t *testing.T) {
 			t.Fatalf("ListAllApps = %d apps", len(all))
 		}
 
-		// Settings update; a nil token clears it.
+		// Settings update; a nil token clears it; suspension is not a
+		// setting UpdateApp writes.
 		got.Branch, got.Port, got.GitTokenEnc, got.Suspended = "prod", 9000, nil, true
 		must(t, s.UpdateApp(ctx, got))
 		upd, err := s.GetApp(ctx, a.ID)
 		must(t, err)
-		if upd.Branch != "prod" || upd.Port != 9000 || upd.GitTokenEnc != nil || !upd.Suspended || !upd.UpdatedAt.Equal(got.UpdatedAt) {
+		if upd.Branch != "prod" || upd.Port != 9000 || upd.GitTokenEnc != nil || upd.Suspended || !upd.UpdatedAt.Equal(got.UpdatedAt) ||
+			upd.SettingsVersion != got.SettingsVersion {
 			t.Fatalf("after UpdateApp = %+v", upd)
 		}
 		wantErr(t, s.UpdateApp(ctx, &App{ID: "app_missing"}), ErrNotFound)
+
+		// A copy read before another settings write (an edit, or an
+		// operator's suspension) cannot be saved over it.
+		stale := *upd
+		upd.Branch = "release"
+		must(t, s.UpdateApp(ctx, upd))
+		stale.Port = 9100
+		wantErr(t, s.UpdateApp(ctx, &stale), ErrConflict)
+		fresh, err := s.GetApp(ctx, a.ID)
+		must(t, err)
+		must(t, s.SetAppSuspended(ctx, a.ID, true))
+		fresh.Port = 9100
+		wantErr(t, s.UpdateApp(ctx, fresh), ErrConflict)
+		fresh, err = s.GetApp(ctx, a.ID)
+		must(t, err)
+		fresh.Port = 9100
+		must(t, s.UpdateApp(ctx, fresh))
+		if fresh, _ = s.GetApp(ctx, a.ID); fresh.Branch != "release" || fresh.Port != 9100 || !fresh.Suspended {
+			t.Fatalf("after the retried update = %+v", fresh)
+		}
+		// Runtime writes do not move the settings version.
+		must(t, s.UpdateAppRuntime(ctx, a.ID, AppRuntime{Status: "running"}))
+		fresh.Port = 9200
+		must(t, s.UpdateApp(ctx, fresh))
 
 		rt := AppRuntime{Status: "running", StatusMessage: "ok", WorkerID: w.ID, HostPort: 20001,
 			ContainerID: "c1", ImageID: "img2", PreviousImageID: "img1", CurrentDeploymentID: "dep_1"}

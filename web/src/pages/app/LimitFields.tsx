@@ -19,17 +19,17 @@ export function limitsToForm(l: Limits): LimitForm {
   }
 }
 
+// limitsFromForm sends every limit: the API keeps a limit that is left
+// out, so a field cleared in the form is sent as 0, which restores the
+// default memory or CPU and removes the disk quota or bandwidth cap.
 export function limitsFromForm(f: LimitForm): Limits {
-  const l: Limits = {}
-  const mem = Number(f.memoryMiB)
-  if (mem > 0) l.memory_bytes = Math.round(mem * MiB)
-  const cpu = Number(f.cpus)
-  if (cpu > 0) l.cpu_millis = Math.round(cpu * 1000)
-  const disk = Number(f.diskMiB)
-  if (disk > 0) l.disk_bytes = Math.round(disk * MiB)
-  const bw = Number(f.bandwidthMbit)
-  if (bw > 0) l.bandwidth_bps = Math.round(bw * 1e6)
-  return l
+  const pos = (v: string) => Math.max(Number(v) || 0, 0)
+  return {
+    memory_bytes: Math.round(pos(f.memoryMiB) * MiB),
+    cpu_millis: Math.round(pos(f.cpus) * 1000),
+    disk_bytes: Math.round(pos(f.diskMiB) * MiB),
+    bandwidth_bps: Math.round(pos(f.bandwidthMbit) * 1e6),
+  }
 }
 
 export function LimitFields({ value, onChange }: { value: LimitForm; onChange: (v: LimitForm) => void }) {

@@ -6,6 +6,7 @@ import { formatBytes, formatRelative } from '../../format'
 import { appendChunk } from './BuildLog'
 import { mergeLines } from './Logs'
 import { downsample, rates } from './Metrics'
+import { limitsFromForm, limitsToForm } from './LimitFields'
 
 describe('build log chunks', () => {
   it('keeps an unfinished last line apart until its newline arrives', () => {
@@ -70,5 +71,26 @@ describe('format', () => {
     expect(formatRelative('2026-01-01T11:59:58Z', now)).toBe('just now')
     expect(formatRelative('2026-01-01T11:55:00Z', now)).toBe('5 min ago')
     expect(formatRelative('2025-12-31T12:00:00Z', now)).toBe('yesterday')
+  })
+})
+
+describe('limits form', () => {
+  it('sends every limit, a cleared field as 0 (the API keeps what is left out)', () => {
+    expect(limitsFromForm({ memoryMiB: '256', cpus: '0.5', diskMiB: '', bandwidthMbit: '' })).toEqual({
+      memory_bytes: 256 * 1024 * 1024,
+      cpu_millis: 500,
+      disk_bytes: 0,
+      bandwidth_bps: 0,
+    })
+    expect(limitsFromForm({ memoryMiB: '', cpus: 'x', diskMiB: '-5', bandwidthMbit: '10' })).toEqual({
+      memory_bytes: 0,
+      cpu_millis: 0,
+      disk_bytes: 0,
+      bandwidth_bps: 10_000_000,
+    })
+  })
+  it('round-trips what the API returns', () => {
+    const l = { memory_bytes: 512 * 1024 * 1024, cpu_millis: 1000, disk_bytes: 1024 * 1024 * 1024 }
+    expect(limitsFromForm(limitsToForm(l))).toEqual({ ...l, bandwidth_bps: 0 })
   })
 })

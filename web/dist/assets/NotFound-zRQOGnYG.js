@@ -1,1 +1,0 @@
-import{c as e}from"./index-mfOKRJMs.js";import{t}from"./jsx-runtime-Am8b9ysO.js";var n=t();function r(){return(0,n.jsxs)(`div`,{className:`page`,children:[(0,n.jsx)(`h1`,{children:`Page not found`}),(0,n.jsx)(`p`,{className:`muted`,children:`There is nothing at this address.`}),(0,n.jsx)(`p`,{children:(0,n.jsx)(e,{to:`/apps`,children:`Go to your apps`})})]})}export{r as default};

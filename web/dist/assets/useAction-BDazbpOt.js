@@ -1,1 +1,0 @@
-import{n as e}from"./jsx-runtime-Am8b9ysO.js";import{o as t}from"./index-mfOKRJMs.js";var n=e();function r(){let[e,r]=(0,n.useState)(null),i=(0,n.useRef)(!1);return{busy:e,run:(0,n.useCallback)(async(e,n,a)=>{if(i.current)return!1;i.current=!0,r(e);try{return await n(),a&&t.success(a),!0}catch(e){return t.error(e),!1}finally{i.current=!1,r(null)}},[])}}export{r as t};
