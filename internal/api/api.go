@@ -7,6 +7,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/wisehosting/wisehosting/internal/auth"
@@ -45,7 +46,14 @@ type API struct {
 	loginThrottle *auth.Throttle
 	ipThrottle    *auth.Throttle
 	mux           *http.ServeMux
+	// streamRecheck is how often a live stream re-checks that its caller
+	// may still read it (nanoseconds; tests shorten it).
+	streamRecheck atomic.Int64
 }
+
+// SetStreamRecheck sets how often live log streams re-check their
+// caller's access (default 15 s).
+func (a *API) SetStreamRecheck(d time.Duration) { a.streamRecheck.Store(int64(d)) }
 
 // New builds the API.
 func New(d Deps) *API {
@@ -58,6 +66,7 @@ func New(d Deps) *API {
 		ipThrottle:    auth.NewThrottle(50, 15*time.Minute),
 		mux:           http.NewServeMux(),
 	}
+	a.SetStreamRecheck(ssePing)
 	a.routes()
 	return a
 }

@@ -22,6 +22,31 @@ const ssePing = 15 * time.Second
 type sse struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
+	// authorize, when set, re-checks the caller's access every recheck:
+	// a stream must end soon after its user leaves the team, signs out or
+	// loses the token, not run on for days.
+	authorize func() error
+	recheck   time.Duration
+	checked   time.Time
+}
+
+// authorizeEvery makes the stream re-run f every d; when f fails, the
+// stream sends a "revoked" event and ends.
+func (s *sse) authorizeEvery(d time.Duration, f func() error) {
+	s.authorize, s.recheck, s.checked = f, d, time.Now()
+}
+
+// stillAuthorized re-checks access if a recheck is due.
+func (s *sse) stillAuthorized() bool {
+	if s.authorize == nil || time.Since(s.checked) < s.recheck {
+		return true
+	}
+	if err := s.authorize(); err != nil {
+		_ = s.event("", "revoked", "access to this stream ended")
+		return false
+	}
+	s.checked = time.Now()
+	return true
 }
 
 func startSSE(w http.ResponseWriter) *sse {
@@ -69,17 +94,28 @@ func (s *sse) ping() error {
 // wait blocks until wake fires (true), pinging the client every ssePing
 // meanwhile; it returns false when the client is gone.
 func (s *sse) wait(ctx context.Context, wake <-chan struct{}) bool {
-	ping := time.NewTicker(ssePing)
-	defer ping.Stop()
+	every := ssePing
+	if s.authorize != nil {
+		every = min(every, s.recheck)
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	lastPing := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-wake:
-			return true
-		case <-ping.C:
-			if s.ping() != nil {
+			return s.stillAuthorized()
+		case <-tick.C:
+			if !s.stillAuthorized() {
 				return false
+			}
+			if time.Since(lastPing) >= ssePing-every/2 {
+				if s.ping() != nil {
+					return false
+				}
+				lastPing = time.Now()
 			}
 		}
 	}
@@ -132,6 +168,13 @@ func (a *API) deploymentLogs(w http.ResponseWriter, r *http.Request, p *principa
 	sub := a.Notify.Subscribe(dispatch.DeploymentTopic(d.ID))
 	defer sub.Close()
 	s := startSSE(w)
+	s.authorizeEvery(time.Duration(a.streamRecheck.Load()), func() error {
+		p, err := a.authenticate(r)
+		if err == nil {
+			_, _, err = a.deploymentFromPath(r, p)
+		}
+		return err
+	})
 	lastStatus := ""
 	for {
 		data, next, err := a.Store.ReadBuildLog(ctx, d.ID, from)
@@ -204,6 +247,13 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request, p *principal) erro
 	sub := a.Logs.Subscribe(app.ID) // before the first read: no line slips between
 	defer sub.Close()
 	s := startSSE(w)
+	s.authorizeEvery(time.Duration(a.streamRecheck.Load()), func() error {
+		p, err := a.authenticate(r)
+		if err == nil {
+			_, _, err = a.appFromPath(r, p, auth.RoleViewer)
+		}
+		return err
+	})
 	for {
 		lines, err := a.RuntimeLogs.List(app.ID, after, limit)
 		if err != nil {
