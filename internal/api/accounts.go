@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ func normalizeEmail(s string) (string, error) {
 }
 
 func (a *API) signup(w http.ResponseWriter, r *http.Request) error {
+	if err := a.sameOriginOrScript(r); err != nil {
+		return err
+	}
 	var in credentials
 	if err := decode(r, &in); err != nil {
 		return err
@@ -120,6 +124,38 @@ func personalSlug(email string) string {
 	return strings.Trim(b.String(), "-") + "-" + suffix[:6]
 }
 
+// sameOriginOrScript refuses a sign-in or sign-up a browser sends from
+// another site (login CSRF: a hostile page, or an app on a sibling
+// subdomain, signing the victim's browser into the attacker's account).
+// Browsers say where a request comes from (Sec-Fetch-Site, Origin);
+// curl and the CLI send neither and are let through, which is why the
+// Content-Type is not what is checked. The public URL's host counts as
+// this server's too (a reverse proxy may rewrite Host).
+func (a *API) sameOriginOrScript(r *http.Request) error {
+	refuse := &Error{http.StatusForbidden, "cross_origin", "sign-in and sign-up are accepted only from this server's own pages"}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return refuse
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) && !strings.EqualFold(o, a.publicOrigin()) {
+			return refuse
+		}
+	}
+	return nil
+}
+
+// publicOrigin is scheme://host of the public URL.
+func (a *API) publicOrigin() string {
+	u, err := url.Parse(a.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -129,11 +165,19 @@ func clientIP(r *http.Request) string {
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
+	if err := a.sameOriginOrScript(r); err != nil {
+		return err
+	}
 	var in credentials
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	email := strings.ToLower(strings.TrimSpace(in.Email))
+	// No address is longer, no password either: refused before they
+	// become throttle keys or reach the password hash.
+	if len(email) > 254 || len(in.Password) > auth.MaxPasswordLen {
+		return errUnauthorized("wrong email or password")
+	}
 	ip := clientIP(r)
 	for _, th := range []struct {
 		t   *auth.Throttle

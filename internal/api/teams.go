@@ -74,7 +74,7 @@ func (a *API) teamFromPath(r *http.Request, p *principal) (*store.Team, string, 
 		t, err = a.Store.GetTeamBySlug(ctx, ref)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, "", errNotFound("no such team")
+		return nil, "", errNotFound("not found") // the same answer as for a team one is not in
 	}
 	if err != nil {
 		return nil, "", err
