@@ -17,11 +17,11 @@ import (
 var (
 	argRefRE   = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
 	fromFlagRE = regexp.MustCompile(`(?i)--from=(\S+)`)
-	mountRE    = regexp.MustCompile(`(?i)--mount=\S*\bfrom=([^,\s]+)`)
 )
 
 // dockerfileImageRefs lists the images a Dockerfile builds from: FROM
-// lines and --from= of COPY/ADD/RUN --mount, with ARG defaults expanded (the
+// lines and --from= of COPY/ADD (RUN --mount is refused outright:
+// checkRunMounts), with ARG defaults expanded (the
 // agent passes no --build-arg, so the defaults are the values) and build
 // stage names left out.
 func dockerfileImageRefs(text string) []string {
@@ -77,9 +77,6 @@ func dockerfileImageRefs(text string) []string {
 			for _, m := range fromFlagRE.FindAllStringSubmatch(line, -1) {
 				addRef(m[1])
 			}
-			for _, m := range mountRE.FindAllStringSubmatch(line, -1) {
-				addRef(m[1])
-			}
 		}
 	}
 	return refs
@@ -106,13 +103,17 @@ func logicalLines(text string) []string {
 	return out
 }
 
-// checkBaseImages refuses a Dockerfile that builds from an image this agent
-// made for another app. Images that are not present locally are fine here
-// (the build pulls or fails on its own).
+// checkBaseImages refuses a Dockerfile with RUN --mount (checkRunMounts),
+// and one that builds from an image this agent made for another app.
+// Images that are not present locally are fine here (the build pulls or
+// fails on its own).
 func (a *Agent) checkBaseImages(ctx context.Context, dockerfile, appName string) error {
 	text, err := os.ReadFile(dockerfile)
 	if err != nil {
 		return fmt.Errorf("read Dockerfile: %w", err)
+	}
+	if err := checkRunMounts(string(text)); err != nil {
+		return err
 	}
 	for _, ref := range dockerfileImageRefs(string(text)) {
 		if strings.HasPrefix(ref, "-") {

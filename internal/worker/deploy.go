@@ -231,6 +231,9 @@ func (d *deployment) build() (imageInfo, error) {
 		return img, err
 	}
 	d.say("Commit %s", cl.Commit)
+	if err := checkCheckout(repo); err != nil {
+		return img, err
+	}
 
 	dockerfile, found, err := resolveDockerfile(repo, p.DockerfilePath)
 	if err != nil {

@@ -695,3 +695,38 @@ func TestZeroDowntimeRedeploy(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildEscapesRefused: with real git and podman, a repository whose
+// symlink leaves it, or whose Dockerfile uses RUN --mount, fails before
+// anything is built (both reach the host's files with the podman Debian
+// 12 ships); fixed, the same repository deploys.
+func TestBuildEscapesRefused(t *testing.T) {
+	e := startEnv(t)
+	files := webApp("safe\n", "exec httpd -f -p 8080 -h /www")
+	files["lnk"] = workertest.Symlink("/")
+	e.git.Commit(t, "a link to the host's root", files)
+	e.createApp(t, "escape", nil)
+	refused := func(want string) {
+		t.Helper()
+		id, status := e.deploy(t, "escape")
+		var dep struct{ Message string }
+		e.srv.Do("GET", "/v1/deployments/"+id, e.owner, nil).JSON(t, &dep)
+		if status != "failed" || !strings.Contains(dep.Message, want) {
+			t.Fatalf("deploy: %s %q, want failed with %q", status, dep.Message, want)
+		}
+		if out := podmanOut("images", "-q", "--filter", "reference=localhost/wh-escape"); out != "" {
+			t.Fatalf("an image was built: %s", out)
+		}
+	}
+	refused("symlink lnk → /")
+
+	e.git.Commit(t, "a cache mount", map[string]string{"lnk": workertest.Deleted,
+		"Dockerfile": "FROM " + workertest.BaseImage + "\nRUN -\\\n-mount=type=cache,target=/c,id=../../x true\nCOPY index.html /www/index.html\n" +
+			"CMD [\"sh\", \"-c\", \"exec httpd -f -p 8080 -h /www\"]\n"})
+	refused("RUN --mount")
+
+	e.git.Commit(t, "fixed", webApp("safe\n", "exec httpd -f -p 8080 -h /www"))
+	if _, status := e.deploy(t, "escape"); status != "running" {
+		t.Fatalf("the fixed repository: %s", status)
+	}
+}

@@ -202,14 +202,33 @@ func NewGitServer(t testing.TB, token string) *GitServer {
 	return g
 }
 
+// Deleted, as a file's content in Commit, removes the file.
+const Deleted = "\x00deleted"
+
+const symlinkMark = "\x00symlink:"
+
+// Symlink, as a file's content in Commit, makes the file a symlink to
+// target.
+func Symlink(target string) string { return symlinkMark + target }
+
 // Commit writes files into the repository's main branch and returns the
-// new commit id.
+// new commit id (see Deleted and Symlink for the special contents).
 func (g *GitServer) Commit(t testing.TB, msg string, files map[string]string) string {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(g.work, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		var err error
+		switch {
+		case content == Deleted:
+			err = os.Remove(p)
+		case strings.HasPrefix(content, symlinkMark):
+			_ = os.Remove(p)
+			err = os.Symlink(strings.TrimPrefix(content, symlinkMark), p)
+		default:
+			err = os.WriteFile(p, []byte(content), 0o644)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
