@@ -74,7 +74,8 @@ func within(root, path string) bool {
 var errRunMount = errors.New("the Dockerfile uses RUN --mount, which builds here refuse (with this podman it can reach the host's files); " +
 	"copy what the step needs with COPY instead")
 
-// checkRunMounts refuses a Dockerfile with RUN --mount. The scan is
+// checkRunMounts refuses a Dockerfile with RUN --mount, or with any other
+// flag given to RUN. The scan is
 // deliberately blunter than a Dockerfile parser, so that no parser
 // difference can hide a mount: comment and blank lines are dropped, lines
 // ending in either escape character (\ or `) are joined to the next with
@@ -95,6 +96,17 @@ func checkRunMounts(text string) error {
 	}
 	if strings.Contains(strings.ToLower(joined.String()), "--mount") {
 		return errRunMount
+	}
+	// Other RUN flags (--network=host reaches the host's loopback
+	// services; --security=insecure) are refused too.
+	for _, line := range strings.Split(joined.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && strings.EqualFold(f[0], "ONBUILD") {
+			f = f[1:]
+		}
+		if len(f) > 1 && strings.EqualFold(f[0], "RUN") && strings.HasPrefix(f[1], "-") {
+			return fmt.Errorf("the Dockerfile gives RUN a flag (%s), which builds here refuse; remove it", f[1])
+		}
 	}
 	return nil
 }

@@ -26,9 +26,20 @@ func TestCheckRunMounts(t *testing.T) {
 			t.Errorf("%s: %v, want refused", name, err)
 		}
 	}
+	for name, text := range map[string]string{
+		"host network":           "FROM alpine\nRUN --network=host wget -qO- http://127.0.0.1:8081/\n",
+		"split network flag":     "FROM alpine\nrun -\\\n-network=host true\n",
+		"insecure security mode": "FROM alpine\nRUN --security=insecure true\n",
+		"onbuild":                "FROM alpine\nONBUILD RUN --network=host true\n",
+	} {
+		if err := checkRunMounts(text); err == nil || !strings.Contains(err.Error(), "gives RUN a flag") {
+			t.Errorf("%s: %v, want refused", name, err)
+		}
+	}
 	allowed := map[string]string{
-		"plain":              "FROM alpine\nRUN apk add curl \\\n  && echo mounted\nCOPY . /app\n",
-		"mount in a comment": "FROM alpine\n# RUN --mount=type=cache would be faster\nRUN true\n",
+		"plain":                "FROM alpine\nRUN apk add curl \\\n  && echo mounted\nCOPY . /app\n",
+		"mount in a comment":   "FROM alpine\n# RUN --mount=type=cache would be faster\nRUN true\n",
+		"a command's own flag": "FROM node\nRUN yarn install --network-timeout 100000\n",
 	}
 	for name, text := range allowed {
 		if err := checkRunMounts(text); err != nil {
