@@ -327,11 +327,14 @@ func (a *Agent) acceptJob(job *wsproto.JobPayload) {
 		}
 		return
 	}
+	// Recorded before it is queued: a job that finishes at once must not
+	// have its "done" record overwritten by this one.
+	a.seen.put(job.JobID, jobRecord{State: "queued"})
 	select {
 	case a.jobs <- job:
-		a.seen.put(job.JobID, jobRecord{State: "queued"})
 		_ = a.emit(wsproto.TypeJobAck, wsproto.JobAckPayload{JobID: job.JobID, Accepted: true})
 	default:
+		a.seen.forget(job.JobID)
 		_ = a.emit(wsproto.TypeJobAck, wsproto.JobAckPayload{JobID: job.JobID, Accepted: false, Reason: "job queue full"})
 	}
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -140,5 +141,31 @@ func TestValidateJobRefusesHostileInput(t *testing.T) {
 		if err := validateJob(j); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestJobRecordsSurviveATornFile: an unreadable jobs.json (a full disk, a
+// crash mid-write of an older build) does not keep the agent from
+// starting; saves are fsynced temp files renamed into place.
+func TestJobRecordsSurviveATornFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "jobs.json")
+	if err := os.WriteFile(path, []byte(`{"j1":{"state":"do`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := loadJobRecords(path)
+	if err != nil {
+		t.Fatalf("torn file refused: %v", err)
+	}
+	r.put("j2", jobRecord{State: "done"})
+	again, err := loadJobRecords(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := again.get("j2"); !ok {
+		t.Fatal("record written after a torn file was lost")
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Fatalf("temp file left behind: %v", err)
 	}
 }

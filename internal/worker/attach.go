@@ -168,10 +168,7 @@ func (a *Agent) recordSwitch(app, id string) {
 	} else {
 		var b []byte
 		if b, err = json.Marshal(m); err == nil {
-			tmp := path + ".tmp"
-			if err = os.WriteFile(tmp, b, 0o600); err == nil {
-				err = os.Rename(tmp, path)
-			}
+			err = writeFileSynced(path, b)
 		}
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"sync"
@@ -43,7 +45,13 @@ func loadJobRecords(path string) (*jobRecords, error) {
 		return nil, fmt.Errorf("worker: read job records: %w", err)
 	}
 	if err := json.Unmarshal(b, &r.m); err != nil {
-		return nil, fmt.Errorf("worker: parse %s: %w", path, err)
+		// Unreadable (a disk that filled up, a crash of an older build
+		// mid-write): start empty rather than refuse to start. The cost is
+		// that a finished job the control plane redelivers runs again,
+		// which every job type tolerates.
+		slog.Warn("worker: job records unreadable; starting with none", "path", path, "err", err)
+		r.m = map[string]jobRecord{}
+		return r, nil
 	}
 	// A job that was queued or running when the agent stopped did not
 	// finish: forget it, so its redelivery runs it.
@@ -60,6 +68,14 @@ func (r *jobRecords) get(id string) (jobRecord, bool) {
 	defer r.mu.Unlock()
 	rec, ok := r.m[id]
 	return rec, ok
+}
+
+// forget drops a job's record (a job refused before it was queued). The
+// file is rewritten with the next put.
+func (r *jobRecords) forget(id string) {
+	r.mu.Lock()
+	delete(r.m, id)
+	r.mu.Unlock()
 }
 
 // put records a job's state and writes the file atomically.
@@ -82,8 +98,37 @@ func (r *jobRecords) put(id string, rec jobRecord) {
 	if err != nil {
 		return
 	}
-	tmp := r.path + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil {
-		_ = os.Rename(tmp, r.path)
+	if err := writeFileSynced(r.path, b); err != nil {
+		slog.Warn("worker: save job records", "err", err)
 	}
+}
+
+// writeFileSynced replaces path with b atomically and durably: a temp
+// file, fsynced, renamed over path, and the directory fsynced, so a power
+// loss leaves the old file or the new one, never a torn one.
+func writeFileSynced(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
 }
