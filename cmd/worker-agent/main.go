@@ -118,6 +118,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (wo
 	}
 	healthTimeout := fs.Duration("health-timeout", envDur("WH_HEALTH_TIMEOUT", 60*time.Second), "how long a new version may take to answer before its deploy fails (env WH_HEALTH_TIMEOUT)")
 	drainDelay := fs.Duration("drain-delay", envDur("WH_DRAIN_DELAY", 2*time.Second), "how long the old version keeps running after traffic moved to the new one (env WH_DRAIN_DELAY)")
+	buildMem := fs.Int64("build-memory-mib", 2048, "memory cap of each build in MiB (the app's own limit if larger)")
 	ulimits := fs.String("ulimits", env("WH_ULIMITS", strings.Join(fc.Ulimits, ",")), "per-app ulimits, e.g. nofile=1024:1024,nproc=4096:4096")
 	logLevel := fs.String("log-level", env("WH_LOG_LEVEL", or(fc.LogLevel, "info")), "debug, info, warn, error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -135,7 +136,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (wo
 	cfg := worker.Config{
 		ControlPlane: *cp, Name: *name, DataDir: *dataDir, Address: *address, BuildNetwork: *buildNet,
 		PodmanRuntime: *runtime, BaseImages: fc.BaseImages, Version: version,
-		CloneTimeout: 5 * time.Minute, HealthTimeout: *healthTimeout, DrainDelay: *drainDelay,
+		CloneTimeout: 5 * time.Minute, HealthTimeout: *healthTimeout, DrainDelay: *drainDelay, BuildMemoryBytes: *buildMem << 20,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if cfg.Name == "" {

@@ -33,6 +33,11 @@ type Config struct {
 	CloneTimeout time.Duration
 	BuildTimeout time.Duration
 	MaxRepoBytes int64
+	// BuildMemoryBytes caps each build's memory (podman build --memory),
+	// so one tenant's build cannot starve the host and its running apps:
+	// at least this, or the app's own memory limit if larger. Builds also
+	// get half the CPU weight of apps (--cpu-shares 512).
+	BuildMemoryBytes int64 // 2 GiB
 
 	// HealthTimeout bounds the wait for a new version to answer (its
 	// health-check path, else a TCP connect) before traffic moves to it.
@@ -77,6 +82,9 @@ func (c *Config) Defaults() {
 	if c.MaxRepoBytes == 0 {
 		c.MaxRepoBytes = 1 << 30
 	}
+	if c.BuildMemoryBytes == 0 {
+		c.BuildMemoryBytes = 2 << 30
+	}
 	if c.Address == "" {
 		c.Address = "127.0.0.1"
 	}
@@ -118,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("a data dir is required (--data-dir)"))
+	}
+	if c.BuildMemoryBytes < 256<<20 {
+		errs = append(errs, fmt.Errorf("build memory %d MiB: builds need at least 256 MiB", c.BuildMemoryBytes>>20))
 	}
 	if c.HealthTimeout < 0 {
 		errs = append(errs, fmt.Errorf("health timeout %s must not be negative", c.HealthTimeout))

@@ -274,7 +274,7 @@ func (d *deployment) build() (imageInfo, error) {
 	ref := ImageRepo(p.AppName) + ":" + imageTag(d.depID, d.jobID)
 	d.say("Building %s", ref)
 	iidFile := filepath.Join(tmp, "image-id")
-	argv, err := a.buildArgv(p.AppName, cl.Commit, net, ref, dockerfile, repo, iidFile)
+	argv, err := a.buildArgv(p.AppName, cl.Commit, net, ref, dockerfile, repo, iidFile, p.Limits.MemoryBytes)
 	if err != nil {
 		return img, err
 	}
@@ -637,7 +637,7 @@ func imageTag(deploymentID, jobID string) string {
 }
 
 // buildArgv is the podman build command.
-func (a *Agent) buildArgv(app, commit, network, ref, dockerfile, contextDir, iidFile string) ([]string, error) {
+func (a *Agent) buildArgv(app, commit, network, ref, dockerfile, contextDir, iidFile string, appMemory int64) ([]string, error) {
 	if err := models.ValidateAppName(app); err != nil {
 		return nil, err
 	}
@@ -646,6 +646,8 @@ func (a *Agent) buildArgv(app, commit, network, ref, dockerfile, contextDir, iid
 		argv = append(argv, "--runtime", a.runtime)
 	}
 	argv = append(argv, "--network="+network, "--no-cache", "--layers=false")
+	mem := max(a.cfg.BuildMemoryBytes, appMemory)
+	argv = append(argv, "--memory", strconv.FormatInt(mem, 10), "--memory-swap", strconv.FormatInt(mem, 10), "--cpu-shares", "512")
 	for _, u := range a.cfg.Ulimits {
 		argv = append(argv, "--ulimit", u)
 	}
@@ -734,7 +736,10 @@ func (a *Agent) runArgv(p *models.DeployPayload, name, deploymentID, imageID str
 	if a.runtime != "" {
 		argv = append(argv, "--runtime", a.runtime)
 	}
-	argv = append(argv, "--restart=no")
+	// conmon truncates the log file in place at this size (the collector
+	// notices and starts over), so an app that floods stdout cannot fill
+	// the disk under podman's storage, which no per-app quota covers.
+	argv = append(argv, "--restart=no", "--log-opt", "max-size="+strconv.Itoa(containerLogMaxBytes))
 	keys := make([]string, 0, len(p.Env))
 	for k := range p.Env {
 		if k == "PORT" {
@@ -752,6 +757,9 @@ func (a *Agent) runArgv(p *models.DeployPayload, name, deploymentID, imageID str
 	argv = append(argv, "-e", "PORT="+strconv.Itoa(p.Port))
 	return append(argv, "--", strings.TrimPrefix(imageID, "sha256:")), nil
 }
+
+// containerLogMaxBytes caps each container's log file.
+const containerLogMaxBytes = 16 << 20
 
 // hostBindIP is the address app ports are published on: the worker's
 // Address when it is an IP literal, else loopback (a host name cannot be

@@ -244,7 +244,7 @@ func TestDeployPipeline(t *testing.T) {
 	for _, want := range [][]string{
 		{"--runtime", "runc"}, {"--network=wisehosting-build"}, {"--no-cache"}, {"--label", "wisehosting.managed=true"},
 		{"--label", "wisehosting.app=web"}, {"--label", "wisehosting.commit=" + testCommit}, {"-t", "localhost/wh-web:dep_1"},
-		{"--ulimit", "nofile=1024:1024"},
+		{"--ulimit", "nofile=1024:1024"}, {"--memory", "2147483648"}, {"--memory-swap", "2147483648"}, {"--cpu-shares", "512"},
 	} {
 		if !containsSeq(build, want) {
 			t.Errorf("build argv lacks %q: %q", want, build)
@@ -312,7 +312,7 @@ func TestRunArgv(t *testing.T) {
 	if slices.Contains(argv, "--storage-opt") {
 		t.Fatalf("storage-opt without quota support: %q", argv)
 	}
-	for _, want := range [][]string{{"--memory", "536870912"}, {"--cpus", "1"}, {"--pids-limit", "512"}, {"--cap-add=NET_BIND_SERVICE"}} {
+	for _, want := range [][]string{{"--memory", "536870912"}, {"--cpus", "1"}, {"--pids-limit", "512"}, {"--cap-add=NET_BIND_SERVICE"}, {"--log-opt", "max-size=16777216"}} {
 		if !containsSeq(argv, want) {
 			t.Errorf("argv lacks %q: %q", want, argv)
 		}
