@@ -36,6 +36,10 @@ const (
 	LabelApp        = "wisehosting.app"
 	LabelDeployment = "wisehosting.deployment"
 	LabelHostPort   = "wisehosting.host_port"
+	// LabelBandwidth is the egress cap in bits/s (absent: none). The cap
+	// lives in the container's network namespace, which a `podman start`
+	// recreates, so the monitor applies it again after each restart.
+	LabelBandwidth = "wisehosting.bandwidth_bps"
 	// LabelAgent names the agent (its instance id, see loadInstanceID)
 	// that made a container: several agents may share one podman (tests,
 	// development machines), and the start-up sweep of one must not

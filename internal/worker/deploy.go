@@ -709,6 +709,9 @@ func (a *Agent) runArgv(p *models.DeployPayload, name, deploymentID, imageID str
 		"--label", LabelDeployment + "=" + deploymentID,
 		"--label", LabelHostPort + "=" + strconv.Itoa(hostPort),
 	}
+	if rate := p.Limits.BandwidthBitsPerSec; rate > 0 {
+		argv = append(argv, "--label", LabelBandwidth+"="+strconv.FormatInt(rate, 10))
+	}
 	if a.instance != "" {
 		argv = append(argv, "--label", LabelAgent+"="+a.instance)
 	}

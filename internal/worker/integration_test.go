@@ -300,6 +300,20 @@ func TestBandwidthLimit(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "tbf") {
 		t.Fatalf("no tbf qdisc in the container's netns: %v: %s", err, out)
 	}
+	// A crash gives the restarted container a new network namespace: the
+	// monitor puts the cap back, or crashing on purpose would lift it.
+	// (SIGSEGV: a crash; SIGKILL or SIGTERM would read as a stop.)
+	if out, err := exec.Command("podman", "exec", "wh-slow", "sh", "-c", "kill -SEGV $(pidof httpd)").CombinedOutput(); err != nil {
+		t.Fatalf("crash the app: %v: %s", err, out)
+	}
+	servertest.Eventually(t, 60*time.Second, "the crashed app restarted with its bandwidth cap", func() bool {
+		p := podmanOut("inspect", "--format", "{{.State.Pid}}", "wh-slow")
+		if p == "" || p == "0" || p == pid {
+			return false
+		}
+		out, err := exec.Command("nsenter", "-t", p, "-n", "tc", "qdisc", "show", "dev", "eth0").CombinedOutput()
+		return err == nil && strings.Contains(string(out), "tbf")
+	})
 }
 
 // Hostile jobs sent straight through the hub (the API would refuse them)

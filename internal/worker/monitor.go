@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,6 +66,7 @@ const (
 type appHealth struct {
 	ID, Name, AppID string
 	HostPort        int
+	BandwidthBps    int64 // egress cap to apply again after a restart (0: none)
 
 	seen bool
 	// verified: a deploy saw this container answer while it was the app's
@@ -112,10 +114,13 @@ type monitor struct {
 	// Only the health goroutine (monitorLoop) touches health.
 	health map[string]*appHealth
 
-	mu           sync.Mutex
-	status       map[string]ctrStatus // container id → verdict (not running)
-	expected     map[string]time.Time // container id or name → a job stops it
-	promoted     map[string]string    // app id → new version a deploy switched to
+	mu       sync.Mutex
+	status   map[string]ctrStatus // container id → verdict (not running)
+	expected map[string]time.Time // container id or name → a job stops it
+	promoted map[string]string    // app id → new version a deploy switched to
+	// answered: containers a deploy saw answer, until the monitor first
+	// sees them (a version that crashes before that is still restarted).
+	answered     map[string]time.Time
 	known        []managedCtr         // last list of managed containers
 	knownAt      time.Time            // when the `podman ps` that made it started
 	changedAt    time.Time            // last job result or app_status sent (noteChange)
@@ -159,6 +164,7 @@ func newMonitor(a *Agent) *monitor {
 		a: a, log: log.With("part", "monitor"), now: time.Now,
 		health: map[string]*appHealth{}, status: map[string]ctrStatus{}, expected: map[string]time.Time{},
 		promoted:  map[string]string{},
+		answered:  map[string]time.Time{},
 		lastStats: map[string]statPoint{}, exitWD: -1, wake: make(chan struct{}, 1), statfs: statfsBytes,
 	}
 	m.logs = newLogCollector(a, m)
@@ -185,6 +191,9 @@ func (m *monitor) expectStop(container string) {
 func (m *monitor) promote(appID, id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if id != "" {
+		m.answered[id] = m.now()
+	}
 	if id == "" {
 		delete(m.promoted, appID)
 		return
@@ -250,9 +259,23 @@ func (m *monitor) stopExpected(h *appHealth, finishedAt time.Time) bool {
 	return false
 }
 
+// takeAnswered reports (once) whether a deploy saw container id answer.
+func (m *monitor) takeAnswered(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.answered[id]
+	delete(m.answered, id)
+	return ok
+}
+
 func (m *monitor) pruneExpected(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for id, t := range m.answered {
+		if now.Sub(t) > expectStopFor {
+			delete(m.answered, id) // removed before the monitor saw it
+		}
+	}
 	for k, t := range m.expected {
 		if now.Sub(t) > expectStopFor {
 			delete(m.expected, k)
@@ -667,6 +690,7 @@ func (m *monitor) checkOne(ctx context.Context, h *appHealth, c *managedCtr, ins
 		h.info = ins
 	}
 	h.Name, h.AppID, h.HostPort = c.Name(), c.AppID(), c.HostPort()
+	h.BandwidthBps, _ = strconv.ParseInt(c.Labels[LabelBandwidth], 10, 64)
 	h.psState, h.psStarted, h.psExited = c.State, c.StartedAt, c.ExitedAt
 	if isNextName(h.Name) {
 		// A new version a deploy is checking: the deploy judges it and
@@ -697,6 +721,12 @@ func (m *monitor) checkOne(ctx context.Context, h *appHealth, c *managedCtr, ins
 	}
 	kills := m.oom.killsOf(c.ID)
 
+	if !h.seen && m.takeAnswered(c.ID) {
+		// The deploy saw it answer, but the monitor never saw it running
+		// (it crashed within a check interval of its switch): its exit is
+		// a crash of the app, to restart, not a baseline.
+		h.verified = true
+	}
 	if !h.seen && h.verified && !running {
 		// Promoted from _next but already down: judge the exit below as
 		// that of a running app.
@@ -849,6 +879,13 @@ func (m *monitor) restart(ctx context.Context, h *appHealth, now time.Time) {
 		return
 	}
 	_, err := m.a.run.Run(ctx, "podman", "start", h.ID)
+	if err == nil && h.BandwidthBps > 0 {
+		// A new network namespace came with the start: without the cap
+		// again, crashing on purpose would lift it.
+		if err = m.a.applyBandwidthLimit(h.ID, h.BandwidthBps); err != nil {
+			_, _ = m.a.run.Run(ctx, "podman", "stop", "-t", "0", h.ID)
+		}
+	}
 	m.a.jobMu.Unlock()
 	h.restartAt = time.Time{}
 	if err != nil {

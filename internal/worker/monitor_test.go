@@ -70,6 +70,7 @@ type ctr struct {
 	memory        int64
 	diskQuota     uint64
 	hostPort      int
+	bandwidth     int64 // LabelBandwidth
 }
 
 func longID(s string) string { return s + strings.Repeat("0", 64-len(s)) }
@@ -85,6 +86,9 @@ func psJSON(cs ...ctr) string {
 		labels := map[string]string{LabelManaged: "true", LabelAppID: c.app, LabelApp: c.name}
 		if c.hostPort > 0 {
 			labels[LabelHostPort] = fmt.Sprint(c.hostPort)
+		}
+		if c.bandwidth > 0 {
+			labels[LabelBandwidth] = fmt.Sprint(c.bandwidth)
 		}
 		out = append(out, map[string]any{"Id": c.id, "Names": []string{"wh-" + c.name}, "State": c.state,
 			"ExitCode": c.exit, "Exited": c.state == "exited", "ExitedAt": exitedAt, "StartedAt": c.started.Unix(),
@@ -714,5 +718,44 @@ func TestRunningAppsAfterChange(t *testing.T) {
 	s.a.runningApps(context.Background())
 	if len(s.fr.commands()) != before {
 		t.Error("a list taken after the change was not reused")
+	}
+}
+
+// TestCheckCrashBeforeFirstSight: a version that crashes between its
+// deploy's switch and the monitor's first look is still a crash of the
+// app, restarted, not a baseline left down.
+func TestCheckCrashBeforeFirstSight(t *testing.T) {
+	s := newScene(t)
+	c := ctr{id: longID("f1"), name: "api", app: "app-api", state: "exited", exit: 139, started: s.now.Add(-2 * time.Second),
+		finished: s.now.Add(-time.Second), hostPort: 21000}
+	s.m.promote("app-api", c.id) // what the deploy does once it answered
+	s.m.promote("app-api", "")
+	msgs, _ := s.check(c)
+	st := ofType[models.AppStatusReport](msgs, wsproto.TypeAppStatus)
+	if len(st) != 1 || st[0].Status != models.AppCrashed || !strings.Contains(st[0].Message, "restarting") {
+		t.Fatalf("%+v", st)
+	}
+	s.advance(restartBackoffMin)
+	if _, cmds := s.check(c); !has(cmds, "podman start "+c.id) {
+		t.Fatalf("not restarted: %q", cmds)
+	}
+}
+
+// TestCheckRestartKeepsBandwidthCap: podman start gives the container a
+// new network namespace; the monitor shapes it again.
+func TestCheckRestartKeepsBandwidthCap(t *testing.T) {
+	s := newScene(t)
+	s.fr.on("podman inspect --format {{.State.Pid}}", "4242\n", nil).on("nsenter", "", nil)
+	c := ctr{id: longID("f2"), name: "api", app: "app-api", state: "running", started: s.now, hostPort: 21000, bandwidth: 1_000_000}
+	s.check(c)
+	s.advance(10 * time.Second)
+	c.state, c.exit, c.finished = "exited", 3, s.now.Add(-time.Second)
+	s.check(c)
+	s.advance(restartBackoffMin)
+	_, cmds := s.check(c)
+	start := slices.IndexFunc(cmds, func(x string) bool { return strings.HasPrefix(x, "podman start "+c.id) })
+	tc := slices.IndexFunc(cmds, func(x string) bool { return strings.HasPrefix(x, "nsenter -t 4242 -n tc") })
+	if start < 0 || tc < start {
+		t.Fatalf("restart without the bandwidth cap: %q", cmds)
 	}
 }
