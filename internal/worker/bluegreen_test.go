@@ -489,11 +489,11 @@ func TestInstanceID(t *testing.T) {
 	}
 	a := newTestAgent(t, newFakeRunner())
 	a.instance = id
-	argv, err := a.runArgv(testPayload(), "wh-web_next", "dep_1", testImage, 21001)
+	argv, _, err := a.runArgv(testPayload(), "wh-web_next", "dep_1", testImage, 21001, "/run/env")
 	if err != nil || !containsSeq(argv, []string{"--label", LabelAgent + "=" + id}) || !containsSeq(argv, []string{"--name", "wh-web_next"}) {
 		t.Fatalf("run argv %q, %v", argv, err)
 	}
-	if _, err := a.runArgv(testPayload(), "wh-other", "dep_1", testImage, 21001); err == nil {
+	if _, _, err := a.runArgv(testPayload(), "wh-other", "dep_1", testImage, 21001, "/run/env"); err == nil {
 		t.Fatal("a container name not the app's was accepted")
 	}
 }

@@ -421,12 +421,17 @@ func (d *deployment) startNext(imageID, depID string, cs []psContainer) (string,
 		if err != nil {
 			return "", 0, err
 		}
-		argv, err := a.runArgv(p, next, depID, imageID, port)
+		envFile := filepath.Join(a.cfg.DataDir, "env-"+next)
+		argv, env, err := a.runArgv(p, next, depID, imageID, port, envFile)
 		if err != nil {
 			return "", 0, err
 		}
 		d.say("Starting the new version on port %d", port)
+		if err := writePrivateFile(envFile, env); err != nil {
+			return "", 0, fmt.Errorf("write the env file: %w", err)
+		}
 		out, err := a.run.Run(ctx, argv...)
+		_ = os.Remove(envFile) // podman read it; the values are in the container now
 		if err == nil {
 			cid = lastLine(string(out))
 			break
@@ -673,21 +678,24 @@ func (a *Agent) buildArgv(app, commit, network, ref, dockerfile, contextDir, iid
 // installed) the app stops on SIGTERM even if it is a shell or a server
 // that ignores signals as PID 1, so replacing a container takes no stop
 // timeout.
-func (a *Agent) runArgv(p *models.DeployPayload, name, deploymentID, imageID string, hostPort int) ([]string, error) {
+//
+// The app's env values are returned apart, as the content of the env file
+// the argv names (envFile): the caller writes it before running argv.
+func (a *Agent) runArgv(p *models.DeployPayload, name, deploymentID, imageID string, hostPort int, envFile string) ([]string, []byte, error) {
 	if err := models.ValidateAppName(p.AppName); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if name != ContainerName(p.AppName) && name != NextContainerName(p.AppName) {
-		return nil, fmt.Errorf("container name %q is not the app's", name)
+		return nil, nil, fmt.Errorf("container name %q is not the app's", name)
 	}
 	if !imageIDRE.MatchString(imageID) {
-		return nil, fmt.Errorf("image id %q is not a sha256 id", imageID)
+		return nil, nil, fmt.Errorf("image id %q is not a sha256 id", imageID)
 	}
 	if !labelValueRE.MatchString(p.AppID) || !labelValueRE.MatchString(deploymentID) {
-		return nil, errors.New("app or deployment id has unexpected characters")
+		return nil, nil, errors.New("app or deployment id has unexpected characters")
 	}
 	if p.Port < 1 || p.Port > 65535 || hostPort < 1 || hostPort > 65535 {
-		return nil, fmt.Errorf("ports %d:%d out of range", hostPort, p.Port)
+		return nil, nil, fmt.Errorf("ports %d:%d out of range", hostPort, p.Port)
 	}
 	mem := p.Limits.MemoryBytes
 	if mem <= 0 {
@@ -751,14 +759,42 @@ func (a *Agent) runArgv(p *models.DeployPayload, name, deploymentID, imageID str
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// Values go through an env file (0600, removed after the run) rather
+	// than the command line, which every local user can read in /proc and
+	// podman keeps in the container's recorded create command. The file
+	// format has no quoting: a value with a line break stays inline.
+	var file strings.Builder
 	for _, k := range keys {
-		if err := models.ValidateEnv(k, p.Env[k]); err != nil {
-			return nil, err
+		v := p.Env[k]
+		if err := models.ValidateEnv(k, v); err != nil {
+			return nil, nil, err
 		}
-		argv = append(argv, "-e", k+"="+p.Env[k])
+		if strings.ContainsAny(v, "\r\n") {
+			argv = append(argv, "-e", k+"="+v)
+			continue
+		}
+		file.WriteString(k + "=" + v + "\n")
+	}
+	if file.Len() > 0 {
+		argv = append(argv, "--env-file", envFile)
 	}
 	argv = append(argv, "-e", "PORT="+strconv.Itoa(p.Port))
-	return append(argv, "--", strings.TrimPrefix(imageID, "sha256:")), nil
+	return append(argv, "--", strings.TrimPrefix(imageID, "sha256:")), []byte(file.String()), nil
+}
+
+// writePrivateFile writes b to a new file at path readable by its owner
+// only (a file left there by a crash is replaced, whatever its mode).
+func writePrivateFile(path string, b []byte) error {
+	_ = os.Remove(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // containerLogMaxBytes caps each container's log file.

@@ -261,12 +261,19 @@ func TestDeployPipeline(t *testing.T) {
 		{"-p", fmt.Sprintf("127.0.0.1:%d:8080", res.HostPort)}, {"--memory", "67108864"}, {"--memory-swap", "67108864"}, {"--cpus", "0.5"},
 		{"--pids-limit", "100"}, {"--cap-drop=ALL"}, {"--security-opt", "no-new-privileges"},
 		{"--ulimit", "nofile=1024:1024"}, {"--ulimit", "nproc=4096:4096"}, {"--runtime", "runc"}, {"--restart=no"},
-		{"-e", "A_VAR=-e FOO=bar"}, {"-e", "B_VAR=x y; $(id) `id` \"q\"\nline2"}, {"-e", "PORT=8080"},
+		{"-e", "B_VAR=x y; $(id) `id` \"q\"\nline2"}, {"-e", "PORT=8080"},
 		{"--", testImage},
 	} {
 		if !containsSeq(run, want) {
 			t.Errorf("run argv lacks %q:\n%q", want, run)
 		}
+	}
+	// A single-line value travels in the env file, not on the command
+	// line; the file is gone once podman has read it.
+	if i := slices.Index(run, "--env-file"); i < 0 || strings.Contains(strings.Join(run, " "), "A_VAR") {
+		t.Errorf("A_VAR not through the env file: %q", run)
+	} else if _, err := os.Stat(run[i+1]); !os.IsNotExist(err) {
+		t.Errorf("env file %s left behind: %v", run[i+1], err)
 	}
 	if slices.Contains(run, "--storage-opt") {
 		t.Errorf("--storage-opt without disk quota support: %q", run)
@@ -305,7 +312,7 @@ func TestRunArgv(t *testing.T) {
 	p := testPayload()
 	p.Port = 80
 	p.Limits = models.Limits{DiskBytes: 1 << 30}
-	argv, err := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001)
+	argv, _, err := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001, "/run/env")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,17 +330,17 @@ func TestRunArgv(t *testing.T) {
 	oldInit := initPath
 	t.Cleanup(func() { initPath = oldInit })
 	initPath = filepath.Join(t.TempDir(), "missing")
-	if argv, _ := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001); slices.Contains(argv, "--init") {
+	if argv, _, _ := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001, "/run/env"); slices.Contains(argv, "--init") {
 		t.Errorf("--init without an init binary: %q", argv)
 	}
 	initPath = os.Args[0] // any file that exists
-	if argv, _ := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001); !slices.Contains(argv, "--init") {
+	if argv, _, _ := a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001, "/run/env"); !slices.Contains(argv, "--init") {
 		t.Errorf("no --init with an init binary: %q", argv)
 	}
 	a.diskQuota = true
 	a.runtime = "crun"
 	a.cfg.Address = "10.8.0.2"
-	argv, _ = a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001)
+	argv, _, _ = a.runArgv(p, ContainerName(p.AppName), "dep_1", testImage, 21001, "/run/env")
 	for _, want := range [][]string{{"--storage-opt", "size=1073741824"}, {"--runtime", "crun"}, {"-p", "10.8.0.2:21001:80"}} {
 		if !containsSeq(argv, want) {
 			t.Errorf("argv lacks %q: %q", want, argv)
@@ -341,24 +348,24 @@ func TestRunArgv(t *testing.T) {
 	}
 	// A user PORT never overrides the app's port; each env is one element.
 	p.Env = map[string]string{"PORT": "1", "X": "a b\nc"}
-	argv, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001)
+	argv, _, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001, "/run/env")
 	if containsSeq(argv, []string{"-e", "PORT=1"}) || !containsSeq(argv, []string{"-e", "X=a b\nc"}) {
 		t.Errorf("env argv: %q", argv)
 	}
 	a.cfg.Address = "fd00::1"
-	argv, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001)
+	argv, _, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001, "/run/env")
 	if !containsSeq(argv, []string{"-p", "[fd00::1]:21001:80"}) {
 		t.Errorf("IPv6 publish: %q", argv)
 	}
 	a.cfg.Address = "worker.example.com"
-	argv, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001)
+	argv, _, _ = a.runArgv(p, ContainerName(p.AppName), "", testImage, 21001, "/run/env")
 	if !containsSeq(argv, []string{"-p", "127.0.0.1:21001:80"}) {
 		t.Errorf("host name address must publish on loopback: %q", argv)
 	}
 	for _, bad := range []struct{ name, image string }{{"x;id", testImage}, {"web", "localhost/x:1"}, {"web", "-x"}} {
 		q := testPayload()
 		q.AppName = bad.name
-		if _, err := a.runArgv(q, ContainerName(q.AppName), "", bad.image, 21001); err == nil {
+		if _, _, err := a.runArgv(q, ContainerName(q.AppName), "", bad.image, 21001, "/run/env"); err == nil {
 			t.Errorf("runArgv(%q, %q) accepted", bad.name, bad.image)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -742,5 +743,31 @@ func TestBuildEscapesRefused(t *testing.T) {
 	e.git.Commit(t, "fixed", webApp("safe\n", "exec httpd -f -p 8080 -h /www"))
 	if _, status := e.deploy(t, "escape"); status != "running" {
 		t.Fatalf("the fixed repository: %s", status)
+	}
+}
+
+// TestEnvValuesOffTheCommandLine: with real podman, env values reach the
+// app (single-line ones through a private env file, multi-line ones
+// inline) and a single-line secret is in neither the container's recorded
+// create command nor a file left behind.
+func TestEnvValuesOffTheCommandLine(t *testing.T) {
+	e := startEnv(t)
+	e.git.Commit(t, "v1", webApp("env\n", "exec httpd -f -p 8080 -h /www"))
+	const secret = "s3cr3t-=value with spaces  "
+	e.createApp(t, "envy", map[string]any{"env": map[string]string{"DB_PASSWORD": secret, "CERT": "line1\nline2", "EMPTY": ""}})
+	if _, status := e.deploy(t, "envy"); status != "running" {
+		t.Fatalf("deploy: %s", status)
+	}
+	for name, want := range map[string]string{"DB_PASSWORD": secret, "CERT": "line1\nline2", "EMPTY": "", "PORT": "8080"} {
+		out, err := exec.Command("podman", "exec", "wh-envy", "sh", "-c", `printf %s "$`+name+`"`).Output()
+		if err != nil || string(out) != want {
+			t.Errorf("%s in the container = %q (%v), want %q", name, out, err, want)
+		}
+	}
+	if cc := podmanOut("inspect", "--format", "{{.Config.CreateCommand}}", "wh-envy"); strings.Contains(cc, "s3cr3t") {
+		t.Fatalf("the secret is in the recorded create command: %s", cc)
+	}
+	if m, _ := filepath.Glob(filepath.Join(e.dataDir, "env-*")); len(m) != 0 {
+		t.Fatalf("env files left behind: %v", m)
 	}
 }
