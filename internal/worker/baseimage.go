@@ -15,7 +15,10 @@ import (
 // image this agent built for a different app.
 
 var (
-	argRefRE   = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+	argRefRE   = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+	// ownRepoRE finds the agent's own image names anywhere in a
+	// Dockerfile, whatever instruction or variable they hide in.
+	ownRepoRE = regexp.MustCompile(`(?i)localhost/wh-[a-z0-9-]+`)
 	fromFlagRE = regexp.MustCompile(`(?i)--from=(\S+)`)
 )
 
@@ -28,14 +31,37 @@ func dockerfileImageRefs(text string) []string {
 	args := map[string]string{}
 	stages := map[string]bool{}
 	var refs []string
+	// expand substitutes ARG values the way the builder does, with the
+	// ${X:-word}, ${X-word}, ${X:+word} and ${X+word} forms.
 	expand := func(s string) string {
 		return argRefRE.ReplaceAllStringFunc(s, func(m string) string {
 			sub := argRefRE.FindStringSubmatch(m)
-			name := sub[1]
+			name, op, word := sub[1], sub[2], sub[3]
 			if name == "" {
-				name = sub[2]
+				return args[sub[4]]
 			}
-			return args[name]
+			v, set := args[name]
+			switch op {
+			case ":-":
+				if v == "" {
+					return word
+				}
+			case "-":
+				if !set {
+					return word
+				}
+			case ":+":
+				if v != "" {
+					return word
+				}
+				return ""
+			case "+":
+				if set {
+					return word
+				}
+				return ""
+			}
+			return v
 		})
 	}
 	addRef := func(r string) {
@@ -48,7 +74,7 @@ func dockerfileImageRefs(text string) []string {
 		}
 		refs = append(refs, r)
 	}
-	for _, line := range logicalLines(text) {
+	for _, line := range dockerfileLines(text) {
 		fields := strings.Fields(line)
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
 			continue
@@ -56,7 +82,10 @@ func dockerfileImageRefs(text string) []string {
 		switch strings.ToUpper(fields[0]) {
 		case "ARG":
 			for _, f := range fields[1:] {
-				k, v, _ := strings.Cut(f, "=")
+				k, v, hasValue := strings.Cut(f, "=")
+				if !hasValue {
+					continue // declared without a default: unset (no --build-arg is passed)
+				}
 				if _, set := args[k]; !set || v != "" {
 					args[k] = strings.Trim(v, `"'`)
 				}
@@ -82,18 +111,24 @@ func dockerfileImageRefs(text string) []string {
 	return refs
 }
 
-// logicalLines joins backslash-continued lines.
-func logicalLines(text string) []string {
+// dockerfileLines is the Dockerfile's instructions, one per line, read
+// bluntly so that no parser trick hides one: blank and comment lines are
+// dropped (also inside continuations), and a line ending in either escape
+// character (\ or `, whichever the escape directive chose) is joined to
+// the next, whose leading blanks are removed.
+func dockerfileLines(text string) []string {
 	var out []string
 	var cur strings.Builder
-	for _, l := range strings.Split(text, "\n") {
-		l = strings.TrimRight(l, "\r")
-		if strings.HasSuffix(l, "\\") {
-			cur.WriteString(strings.TrimSuffix(l, "\\"))
-			cur.WriteByte(' ')
+	for _, line := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
 			continue
 		}
-		cur.WriteString(l)
+		if strings.HasSuffix(t, `\`) || strings.HasSuffix(t, "`") {
+			cur.WriteString(t[:len(t)-1])
+			continue
+		}
+		cur.WriteString(t)
 		out = append(out, cur.String())
 		cur.Reset()
 	}
@@ -114,6 +149,23 @@ func (a *Agent) checkBaseImages(ctx context.Context, dockerfile, appName string)
 	}
 	if err := checkRunMounts(string(text)); err != nil {
 		return err
+	}
+	// Another app's image by name, anywhere (a variable's default, a
+	// form the parser below does not know).
+	if ms := ownRepoRE.FindAllString(strings.Join(dockerfileLines(string(text)), "\n"), -1); len(ms) > 0 {
+		out, err := a.run.Run(ctx, "podman", "images", "--filter", "label="+LabelManaged+"=true", "--format", "{{.Repository}}")
+		if err != nil {
+			return fmt.Errorf("list the apps' images: %s", cmdErrText(err))
+		}
+		managed := map[string]bool{}
+		for _, repo := range strings.Fields(string(out)) {
+			managed[strings.ToLower(repo)] = true
+		}
+		for _, m := range ms {
+			if repo := strings.ToLower(m); managed[repo] && repo != ImageRepo(appName) {
+				return fmt.Errorf("the Dockerfile names %q, an image of another app; build from a public base image instead", m)
+			}
+		}
 	}
 	for _, ref := range dockerfileImageRefs(string(text)) {
 		if strings.HasPrefix(ref, "-") {

@@ -77,29 +77,16 @@ var errRunMount = errors.New("the Dockerfile uses RUN --mount, which builds here
 // checkRunMounts refuses a Dockerfile with RUN --mount, or with any other
 // flag given to RUN. The scan is
 // deliberately blunter than a Dockerfile parser, so that no parser
-// difference can hide a mount: comment and blank lines are dropped, lines
-// ending in either escape character (\ or `) are joined to the next with
-// its leading blanks removed, and "--mount" anywhere, in any case, refuses.
+// difference can hide a mount: on dockerfileLines, "--mount" anywhere, in
+// any case, refuses.
 func checkRunMounts(text string) error {
-	var joined strings.Builder
-	for _, line := range strings.Split(text, "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		if strings.HasSuffix(t, `\`) || strings.HasSuffix(t, "`") {
-			joined.WriteString(strings.TrimLeft(t[:len(t)-1], " \t"))
-			continue
-		}
-		joined.WriteString(t)
-		joined.WriteByte('\n')
-	}
-	if strings.Contains(strings.ToLower(joined.String()), "--mount") {
+	joined := strings.Join(dockerfileLines(text), "\n")
+	if strings.Contains(strings.ToLower(joined), "--mount") {
 		return errRunMount
 	}
 	// Other RUN flags (--network=host reaches the host's loopback
 	// services; --security=insecure) are refused too.
-	for _, line := range strings.Split(joined.String(), "\n") {
+	for _, line := range dockerfileLines(text) {
 		f := strings.Fields(line)
 		if len(f) > 2 && strings.EqualFold(f[0], "ONBUILD") {
 			f = f[1:]
