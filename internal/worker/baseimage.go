@@ -15,10 +15,10 @@ import (
 // image this agent built for a different app.
 
 var (
-	argRefRE   = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+	argRefRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
 	// ownRepoRE finds the agent's own image names anywhere in a
 	// Dockerfile, whatever instruction or variable they hide in.
-	ownRepoRE = regexp.MustCompile(`(?i)localhost/wh-[a-z0-9-]+`)
+	ownRepoRE  = regexp.MustCompile(`(?i)localhost/wh-[a-z0-9-]+`)
 	fromFlagRE = regexp.MustCompile(`(?i)--from=(\S+)`)
 )
 
