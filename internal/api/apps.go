@@ -271,12 +271,7 @@ func (a *API) saveSecrets(ctx context.Context, app *store.App, in *appInput) err
 			return err
 		}
 	}
-	for k, v := range in.Env {
-		if err := a.Store.SetAppEnv(ctx, app.ID, k, a.Box.Seal([]byte(v), envContext(app.ID, k))); err != nil {
-			return err
-		}
-	}
-	return nil
+	return a.setEnvs(ctx, app.ID, in.Env)
 }
 
 func gitTokenContext(appID string) string  { return "app:" + appID + ":git_token" }
@@ -370,10 +365,8 @@ func (a *API) updateApp(w http.ResponseWriter, r *http.Request, p *principal) er
 			return err
 		}
 	}
-	for k, v := range in.Env {
-		if err := a.Store.SetAppEnv(ctx, app.ID, k, a.Box.Seal([]byte(v), envContext(app.ID, k))); err != nil {
-			return err
-		}
+	if err := a.setEnvs(ctx, app.ID, in.Env); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, a.toAppJSON(app))
 	return nil
@@ -502,8 +495,27 @@ func (a *API) listEnv(w http.ResponseWriter, r *http.Request, p *principal) erro
 	return nil
 }
 
-// checkEnvCap refuses a change that would leave the app with more than
-// maxEnvVars variables.
+// setEnvs seals and stores vars, all or none; the store enforces the
+// maxEnvVars cap in the same transaction.
+func (a *API) setEnvs(ctx context.Context, appID string, vars map[string]string) error {
+	if len(vars) == 0 {
+		return nil
+	}
+	sealed := make(map[string][]byte, len(vars))
+	for k, v := range vars {
+		sealed[k] = a.Box.Seal([]byte(v), envContext(appID, k))
+	}
+	if err := a.Store.SetAppEnvs(ctx, appID, sealed, maxEnvVars); errors.Is(err, store.ErrEnvCap) {
+		return errValidation("too many env vars: an app may have at most %d", maxEnvVars)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkEnvCap refuses early a change that would leave the app with more
+// than maxEnvVars variables (before an update's other fields are saved;
+// setEnvs enforces the cap for good).
 func (a *API) checkEnvCap(ctx context.Context, appID string, names []string) error {
 	cur, err := a.Store.ListAppEnv(ctx, appID)
 	if err != nil {
@@ -536,10 +548,7 @@ func (a *API) setEnv(w http.ResponseWriter, r *http.Request, p *principal) error
 	if err := models.ValidateEnv(name, in.Value); err != nil {
 		return errValidation("%v", err)
 	}
-	if err := a.checkEnvCap(r.Context(), app.ID, []string{name}); err != nil {
-		return err
-	}
-	if err := a.Store.SetAppEnv(r.Context(), app.ID, name, a.Box.Seal([]byte(in.Value), envContext(app.ID, name))); err != nil {
+	if err := a.setEnvs(r.Context(), app.ID, map[string]string{name: in.Value}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

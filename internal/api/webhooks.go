@@ -118,16 +118,11 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request, p *principal
 		secret, _ = auth.NewToken(webhookSecretPrefix)
 	}
 	ctx := r.Context()
-	existing, err := a.Store.ListWebhooks(ctx, t.ID)
-	if err != nil {
-		return err
-	}
-	if len(existing) >= maxWebhooksPerTeam {
-		return errConflict("a team may have at most " + strconv.Itoa(maxWebhooksPerTeam) + " webhooks; delete one first")
-	}
 	h := &store.Webhook{ID: webhook.NewID(), TeamID: t.ID, URL: u, Events: events, Active: true}
 	h.SecretEnc = a.Box.Seal([]byte(secret), webhook.SecretContext(h.ID))
-	if err := a.Store.CreateWebhook(ctx, h); err != nil {
+	if err := a.Store.CreateWebhookCapped(ctx, h, maxWebhooksPerTeam); errors.Is(err, store.ErrWebhookCap) {
+		return errConflict("a team may have at most " + strconv.Itoa(maxWebhooksPerTeam) + " webhooks; delete one first")
+	} else if err != nil {
 		return err
 	}
 	a.Logger.Info("webhook created", "webhook_id", h.ID, "team_id", t.ID, "user_id", p.User.ID, "events", strings.Join(events, ","))

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -261,15 +262,65 @@ func (s *Store) SetAppEndpoint(ctx context.Context, appID, status, message strin
 // SetAppEnv creates or replaces one environment variable; valueEnc is the
 // caller-encrypted value. ErrNotFound if the app does not exist.
 func (s *Store) SetAppEnv(ctx context.Context, appID, name string, valueEnc []byte) error {
-	if valueEnc == nil {
-		valueEnc = []byte{} // the column is NOT NULL; nil would be NULL
+	return s.SetAppEnvs(ctx, appID, map[string][]byte{name: valueEnc}, math.MaxInt)
+}
+
+// ErrEnvCap: the change would leave the app with more env vars than the
+// cap SetAppEnvs was given.
+var ErrEnvCap = errors.New("store: too many env vars")
+
+// SetAppEnvs sets several variables at once, all or none, refusing with
+// ErrEnvCap a change that would leave the app with more than max. The
+// count and the writes are one transaction holding the app's row, so
+// concurrent requests cannot pass the cap together. ErrNotFound if the
+// app does not exist.
+func (s *Store) SetAppEnvs(ctx context.Context, appID string, vars map[string][]byte, max int) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM apps WHERE id = ?`+s.forUpdate()), appID).Scan(&one); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT name FROM app_env WHERE app_id = ?`), appID)
+		if err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+			have[n] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		n := len(have)
+		for k := range vars {
+			if !have[k] {
+				n++
+			}
+		}
+		if n > max {
+			return ErrEnvCap
+		}
+		for k, v := range vars {
+			if v == nil {
+				v = []byte{} // the column is NOT NULL; nil would be NULL
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO app_env (app_id, name, value_enc) VALUES (?, ?, ?)
+				ON CONFLICT (app_id, name) DO UPDATE SET value_enc = excluded.value_enc`), appID, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrEnvCap) {
+		return wrapErr(err, "set env of app %s", appID)
 	}
-	_, err := s.exec(ctx, `INSERT INTO app_env (app_id, name, value_enc) VALUES (?, ?, ?)
-		ON CONFLICT (app_id, name) DO UPDATE SET value_enc = excluded.value_enc`, appID, name, valueEnc)
-	if err != nil {
-		return wrapErr(err, "set env %s of app %s", name, appID)
-	}
-	return nil
+	return err
 }
 
 // UnsetAppEnv removes one variable; ErrNotFound if it was not set.

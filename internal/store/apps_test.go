@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -426,5 +428,47 @@ func TestBuildLog(t *testing.T) {
 		wantErr(t, err, ErrNotFound)
 		_, err = s.AppendBuildLog(ctx, "dep_missing", 0, "x")
 		wantErr(t, err, ErrNotFound)
+	})
+}
+
+// TestSetAppEnvsCap: the cap holds under concurrent requests, and a
+// refused change writes nothing.
+func TestSetAppEnvsCap(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, team := newUser(t, s, "a@example.com")
+		a := newApp(t, s, team.ID, "web")
+		must(t, s.SetAppEnvs(ctx, a.ID, map[string][]byte{"A": []byte("1"), "B": []byte("2")}, 3))
+		// Two new names would make 4: refused, and B's new value not kept.
+		wantErr(t, s.SetAppEnvs(ctx, a.ID, map[string][]byte{"B": []byte("x"), "C": []byte("3"), "D": []byte("4")}, 3), ErrEnvCap)
+		env, err := s.ListAppEnv(ctx, a.ID)
+		must(t, err)
+		if len(env) != 2 || string(env["B"]) != "2" {
+			t.Fatalf("after a refused change: %q", env)
+		}
+		// Updating existing names never counts against the cap.
+		must(t, s.SetAppEnvs(ctx, a.ID, map[string][]byte{"A": []byte("9"), "B": []byte("8")}, 2))
+		// Ten concurrent requests, each adding its own name, cap 5: five win.
+		errs := make(chan error, 10)
+		for i := range 10 {
+			go func() {
+				errs <- s.SetAppEnvs(ctx, a.ID, map[string][]byte{fmt.Sprintf("V%d", i): []byte("v")}, 5)
+			}()
+		}
+		won := 0
+		for range 10 {
+			switch err := <-errs; {
+			case err == nil:
+				won++
+			case !errors.Is(err, ErrEnvCap):
+				t.Fatalf("unexpected error: %v", err)
+			}
+		}
+		env, err = s.ListAppEnv(ctx, a.ID)
+		must(t, err)
+		if won != 3 || len(env) != 5 {
+			t.Fatalf("%d requests won, %d vars kept; want 3 and 5", won, len(env))
+		}
+		wantErr(t, s.SetAppEnvs(ctx, "app_missing", map[string][]byte{"X": nil}, 5), ErrNotFound)
 	})
 }

@@ -211,3 +211,33 @@ func TestAudit(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateWebhookCapped: ten concurrent creations against a cap of 4
+// leave exactly 4 webhooks.
+func TestCreateWebhookCapped(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, team := newUser(t, s, "hooks@example.com")
+		errs := make(chan error, 10)
+		for range 10 {
+			go func() {
+				errs <- s.CreateWebhookCapped(ctx, &Webhook{TeamID: team.ID, URL: "https://example.com/h", Events: []string{"*"}, Active: true}, 4)
+			}()
+		}
+		won := 0
+		for range 10 {
+			switch err := <-errs; {
+			case err == nil:
+				won++
+			case err != ErrWebhookCap:
+				t.Fatalf("unexpected error: %v", err)
+			}
+		}
+		hooks, err := s.ListWebhooks(ctx, team.ID)
+		must(t, err)
+		if won != 4 || len(hooks) != 4 {
+			t.Fatalf("%d creations won, %d webhooks; want 4 and 4", won, len(hooks))
+		}
+		wantErr(t, s.CreateWebhookCapped(ctx, &Webhook{TeamID: "team_missing", URL: "https://example.com/h"}, 4), ErrNotFound)
+	})
+}

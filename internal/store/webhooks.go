@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -75,18 +78,42 @@ func splitEvents(s string) []string {
 // CreateWebhook inserts w, filling ID and CreatedAt when empty. Event
 // names must not contain commas. ErrNotFound if the team does not exist.
 func (s *Store) CreateWebhook(ctx context.Context, w *Webhook) error {
+	return s.CreateWebhookCapped(ctx, w, math.MaxInt)
+}
+
+// ErrWebhookCap: the team already has as many webhooks as the cap.
+var ErrWebhookCap = errors.New("store: too many webhooks")
+
+// CreateWebhookCapped is CreateWebhook refusing with ErrWebhookCap when
+// the team already has max webhooks; count and insert are one transaction
+// holding the team's row, so concurrent requests cannot pass the cap
+// together.
+func (s *Store) CreateWebhookCapped(ctx context.Context, w *Webhook, max int) error {
 	if w.ID == "" {
 		w.ID = newID(prefixWebhook)
 	}
 	if w.CreatedAt.IsZero() {
 		w.CreatedAt = now()
 	}
-	_, err := s.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		w.ID, w.TeamID, w.URL, nullBytes(w.SecretEnc), strings.Join(w.Events, ","), w.Active, ms(w.CreatedAt))
-	if err != nil {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var one, n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM teams WHERE id = ?`+s.forUpdate()), w.TeamID).Scan(&one); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM webhooks WHERE team_id = ?`), w.TeamID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return ErrWebhookCap
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhooks (`+webhookCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			w.ID, w.TeamID, w.URL, nullBytes(w.SecretEnc), strings.Join(w.Events, ","), w.Active, ms(w.CreatedAt))
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrWebhookCap) {
 		return wrapErr(err, "create webhook for team %s", w.TeamID)
 	}
-	return nil
+	return err
 }
 
 // GetWebhook returns the webhook or ErrNotFound.
