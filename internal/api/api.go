@@ -43,8 +43,13 @@ type Deps struct {
 // API serves /v1.
 type API struct {
 	Deps
-	loginThrottle *auth.Throttle
-	ipThrottle    *auth.Throttle
+	// Failed sign-ins are limited per email from one address (5), per
+	// email from anywhere (50: slow guessing spread over many addresses)
+	// and per address (50). A stranger who knows your email must fail 50
+	// times to lock you out, not 5.
+	loginThrottle *auth.Throttle // key: email + address
+	emailThrottle *auth.Throttle // key: email
+	ipThrottle    *auth.Throttle // key: address
 	mux           *http.ServeMux
 	// streamRecheck is how often a live stream re-checks that its caller
 	// may still read it (nanoseconds; tests shorten it).
@@ -63,6 +68,7 @@ func New(d Deps) *API {
 	a := &API{
 		Deps:          d,
 		loginThrottle: auth.NewThrottle(5, 15*time.Minute),
+		emailThrottle: auth.NewThrottle(50, 15*time.Minute),
 		ipThrottle:    auth.NewThrottle(50, 15*time.Minute),
 		mux:           http.NewServeMux(),
 	}
