@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wisehosting/wisehosting/internal/auth"
+	"github.com/wisehosting/wisehosting/internal/httpx"
 	"github.com/wisehosting/wisehosting/internal/store"
 )
 
@@ -156,12 +156,13 @@ func (a *API) publicOrigin() string {
 	return u.Scheme + "://" + u.Host
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// clientIP is who made r, as far as sign-in throttling and sessions are
+// concerned: the peer, or what a trusted proxy says.
+func (a *API) clientIP(r *http.Request) string {
+	if ip := httpx.ClientIP(r, a.TrustedProxies); ip.IsValid() {
+		return ip.String()
 	}
-	return host
+	return r.RemoteAddr
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) error {
@@ -178,7 +179,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if len(email) > 254 || len(in.Password) > auth.MaxPasswordLen {
 		return errUnauthorized("wrong email or password")
 	}
-	ip := clientIP(r)
+	ip := a.clientIP(r)
 	for _, th := range []struct {
 		t   *auth.Throttle
 		key string
@@ -223,7 +224,7 @@ func (a *API) startSession(w http.ResponseWriter, r *http.Request, u *store.User
 	csrf, _ := auth.NewToken("")
 	now := a.Now()
 	s := &store.Session{TokenHash: hash, UserID: u.ID, CSRFToken: csrf, CreatedAt: now, ExpiresAt: now.Add(SessionTTL),
-		LastSeenAt: now, UserAgent: truncate(r.UserAgent(), 200), IP: clientIP(r)}
+		LastSeenAt: now, UserAgent: truncate(r.UserAgent(), 200), IP: a.clientIP(r)}
 	if err := a.Store.CreateSession(r.Context(), s); err != nil {
 		return err
 	}

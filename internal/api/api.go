@@ -7,6 +7,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,9 @@ type Deps struct {
 	PublicURL  string
 	BaseDomain string
 	AppsTLS    bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (see httpx.ClientIP).
+	TrustedProxies []netip.Prefix
 	// Now is the clock (tests replace it).
 	Now func() time.Time
 }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wisehosting/wisehosting/internal/httpx"
 	"github.com/wisehosting/wisehosting/internal/models"
 )
 
@@ -45,6 +47,11 @@ type Server struct {
 	// wisehosting-admin talks to; "" turns it off. Validate refuses any
 	// address that is not loopback.
 	InternalListen string
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (sign-in throttling, sessions, /metrics' loopback rule).
+	// Empty: the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 
 	// MetricsToken, when set, is the bearer token /metrics asks of every
 	// scraper; when empty, /metrics answers loopback clients only.
@@ -98,6 +105,14 @@ func Load(name string, args []string, getenv func(string) string) (Server, error
 		retentionFlag(&c.HistoryRetention))
 	fs.Func("audit-retention", "keep the audit logs this long; 0 keeps them (env WH_AUDIT_RETENTION; default 365d)",
 		retentionFlag(&c.AuditRetention))
+	fs.Func("trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (env WH_TRUSTED_PROXIES)",
+		func(v string) error {
+			ps, err := httpx.ParsePrefixes(v)
+			if err == nil {
+				c.TrustedProxies = ps
+			}
+			return err
+		})
 	fs.StringVar(&c.MetricsToken, "metrics-token", c.MetricsToken, "bearer token /metrics requires; empty: /metrics answers loopback clients only (env WH_METRICS_TOKEN or WH_METRICS_TOKEN_FILE)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful shutdown may take (env WH_SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
@@ -148,6 +163,13 @@ func (c *Server) fromEnv(getenv func(string) string) error {
 			}
 			*r.dst = d
 		}
+	}
+	if v := getenv("WH_TRUSTED_PROXIES"); v != "" {
+		ps, err := httpx.ParsePrefixes(v)
+		if err != nil {
+			return fmt.Errorf("WH_TRUSTED_PROXIES: %w", err)
+		}
+		c.TrustedProxies = ps
 	}
 	if v := getenv("WH_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -85,3 +85,17 @@ func TestMetricsTokenRedacted(t *testing.T) {
 		t.Fatalf("String leaks the metrics token: %s", c)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load("serve", []string{"--trusted-proxies", "127.0.0.1, 10.0.0.0/8"}, env(nil))
+	if err != nil || len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "10.0.0.0/8" {
+		t.Fatalf("flag: %v %v", c.TrustedProxies, err)
+	}
+	c, err = Load("serve", nil, env(map[string]string{"WH_TRUSTED_PROXIES": "::1"}))
+	if err != nil || len(c.TrustedProxies) != 1 || c.TrustedProxies[0].String() != "::1/128" {
+		t.Fatalf("env: %v %v", c.TrustedProxies, err)
+	}
+	if _, err := Load("serve", []string{"--trusted-proxies", "proxy.local"}, env(nil)); err == nil {
+		t.Fatal("a host name was accepted")
+	}
+}

@@ -3,9 +3,11 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
+
+	"github.com/wisehosting/wisehosting/internal/httpx"
 )
 
 // metricsGuard keeps /metrics from the public: the series name every
@@ -15,13 +17,14 @@ import (
 // clients on this machine's loopback get an answer. Others get a plain
 // 404, as if there were nothing there.
 //
-// A reverse proxy on the same machine makes every client look local: an
-// operator who puts one in front should set a token (README says so).
-func metricsGuard(token string, next http.Handler) http.Handler {
+// A reverse proxy on the same machine makes every client look local
+// unless it is listed in --trusted-proxies (then its X-Forwarded-For
+// names the client); the README says to list it or set a token.
+func metricsGuard(token string, trusted []netip.Prefix, next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token == "" {
-			if !loopbackClient(r) {
+			if ip := httpx.ClientIP(r, trusted); !ip.IsValid() || !ip.IsLoopback() {
 				http.NotFound(w, r)
 				return
 			}
@@ -39,15 +42,4 @@ func metricsGuard(token string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// loopbackClient reports whether r came over a connection from a loopback
-// address (the peer itself, never a forwarded-for header).
-func loopbackClient(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

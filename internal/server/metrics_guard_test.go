@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wisehosting/wisehosting/internal/config"
+	"github.com/wisehosting/wisehosting/internal/httpx"
 	"github.com/wisehosting/wisehosting/internal/store"
 )
 
@@ -20,20 +21,29 @@ func TestMetricsAccess(t *testing.T) {
 	for _, tc := range []struct {
 		name, token, remote, auth string
 		want                      int
+		xff, trusted              string
 	}{
-		{"no token, loopback v4", "", "127.0.0.1:40000", "", 200},
-		{"no token, loopback v6", "", "[::1]:40000", "", 200},
-		{"no token, remote", "", "203.0.113.9:40000", "", 404},
-		{"no token, private network", "", "10.0.0.7:40000", "", 404},
-		{"token, remote with it", token, "203.0.113.9:40000", "Bearer " + token, 200},
-		{"token, loopback without it", token, "127.0.0.1:40000", "", 401},
-		{"token, wrong one", token, "203.0.113.9:40000", "Bearer " + token + "x", 401},
-		{"token, wrong scheme", token, "203.0.113.9:40000", "Basic " + token, 401},
-		{"token, prefix of it", token, "203.0.113.9:40000", "Bearer " + token[:10], 401},
+		{"no token, loopback v4", "", "127.0.0.1:40000", "", 200, "", ""},
+		{"no token, loopback v6", "", "[::1]:40000", "", 200, "", ""},
+		{"no token, remote", "", "203.0.113.9:40000", "", 404, "", ""},
+		{"no token, private network", "", "10.0.0.7:40000", "", 404, "", ""},
+		{"token, remote with it", token, "203.0.113.9:40000", "Bearer " + token, 200, "", ""},
+		{"token, loopback without it", token, "127.0.0.1:40000", "", 401, "", ""},
+		{"token, wrong one", token, "203.0.113.9:40000", "Bearer " + token + "x", 401, "", ""},
+		{"token, wrong scheme", token, "203.0.113.9:40000", "Basic " + token, 401, "", ""},
+		{"token, prefix of it", token, "203.0.113.9:40000", "Bearer " + token[:10], 401, "", ""},
+		// A reverse proxy on this machine: listed in --trusted-proxies, its
+		// X-Forwarded-For names the client.
+		{"trusted local proxy, remote client", "", "127.0.0.1:40000", "", 404, "203.0.113.9", "127.0.0.1"},
+		{"trusted local proxy, local client", "", "127.0.0.1:40000", "", 200, "127.0.0.1", "127.0.0.1"},
+		{"header from an untrusted peer ignored", "", "203.0.113.9:40000", "", 404, "127.0.0.1", "127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Default()
 			cfg.DataDir, cfg.InternalListen, cfg.PublicURL, cfg.MetricsToken = t.TempDir(), "", "http://127.0.0.1:8080", tc.token
+			if tc.trusted != "" {
+				cfg.TrustedProxies, _ = httpx.ParsePrefixes(tc.trusted)
+			}
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -47,6 +57,9 @@ func TestMetricsAccess(t *testing.T) {
 			r.RemoteAddr = tc.remote
 			if tc.auth != "" {
 				r.Header.Set("Authorization", tc.auth)
+			}
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
 			}
 			w := httptest.NewRecorder()
 			s.Handler().ServeHTTP(w, r)

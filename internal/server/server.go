@@ -134,7 +134,8 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 	wh := webhook.New(st, box, log.With("component", "webhooks"))
 	d.SetEvents(events.Tee(wh))
 	a := api.New(api.Deps{Store: st, Box: box, WorkerTokens: tokens, Hub: h, Dispatch: d, Logs: logs, RuntimeLogs: rlogs, Notify: n,
-		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL, BaseDomain: cfg.BaseDomain, AppsTLS: cfg.ACME})
+		Logger: log.With("component", "api"), PublicURL: cfg.PublicURL, BaseDomain: cfg.BaseDomain, AppsTLS: cfg.ACME,
+		TrustedProxies: cfg.TrustedProxies})
 
 	apiHosts := []string{"127.0.0.1", "::1"}
 	if u, err := url.Parse(cfg.PublicURL); err == nil {
@@ -154,7 +155,7 @@ func New(ctx context.Context, cfg config.Server, log *slog.Logger) (*Server, err
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", metricsGuard(cfg.MetricsToken, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	mux.Handle("GET /metrics", metricsGuard(cfg.MetricsToken, cfg.TrustedProxies, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("/v1/", a)
 	// Everything else on the control plane's own hosts is the dashboard
 	// (client routes fall back to its index.html).
