@@ -394,14 +394,11 @@ func (a *API) applyUpdate(app *store.App, in *appInput) error {
 	return nil
 }
 
-// repoOrigin is scheme://host[:port] of a repository URL, lowercase: where
-// its git token is sent.
+// repoOrigin is models.RepoOrigin, lowercase (hosts and schemes compare
+// without case).
 func repoOrigin(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return strings.ToLower(u.Scheme + "://" + u.Host)
+	o, _ := models.RepoOrigin(raw)
+	return strings.ToLower(o)
 }
 
 func (a *API) deleteApp(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -25,6 +25,16 @@ func ValidateAppName(name string) error {
 	return nil
 }
 
+// RepoOrigin is scheme://host[:port] of an http(s) repository URL: where
+// the worker sends the app's git token (false if raw is not one).
+func RepoOrigin(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host, true
+}
+
 // ValidateRepoURL accepts https:// URLs, and http:// only for a loopback or
 // private host (a git server on the same machine or network). It refuses
 // embedded credentials (use the app's git token), option-like and exotic

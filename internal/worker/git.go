@@ -38,15 +38,15 @@ var errRepoTooBig = errors.New("repository is larger than this worker accepts")
 // readable by every local user in /proc; the file is the agent's alone
 // (0600) and removed after the clone.
 func gitAuthConfig(repoURL, token string) ([]byte, error) {
-	u, err := url.Parse(repoURL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	origin, ok := models.RepoOrigin(repoURL)
+	if !ok {
 		return nil, fmt.Errorf("repo URL %q cannot carry a token", repoURL)
 	}
-	prefix := u.Scheme + "://" + u.Host + "/"
+	prefix := origin + "/"
 	for i := 0; i < len(prefix); i++ {
 		// What may stand inside a quoted git config subsection as is.
 		if c := prefix[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return nil, fmt.Errorf("repo URL host %q cannot carry a token", u.Host)
+			return nil, fmt.Errorf("repo URL origin %q cannot carry a token", origin)
 		}
 	}
 	cred := base64.StdEncoding.EncodeToString([]byte(gitTokenUser + ":" + token))
