@@ -180,10 +180,11 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return errUnauthorized("wrong email or password")
 	}
 	ip := a.clientIP(r)
+	emailFromIP := email + "\x00" + ip
 	for _, th := range []struct {
 		t   *auth.Throttle
 		key string
-	}{{a.loginThrottle, email + "\x00" + ip}, {a.emailThrottle, email}, {a.ipThrottle, ip}} {
+	}{{a.loginThrottle, emailFromIP}, {a.emailThrottle, email}, {a.ipThrottle, ip}} {
 		if ok, wait := th.t.Allowed(th.key); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			return &Error{http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-in attempts; try again later"}
@@ -204,7 +205,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !ok {
-		a.loginThrottle.Fail(email + "\x00" + ip)
+		a.loginThrottle.Fail(emailFromIP)
 		a.emailThrottle.Fail(email)
 		a.ipThrottle.Fail(ip)
 		return errUnauthorized("wrong email or password")
@@ -212,7 +213,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if u.Suspended {
 		return errForbidden("this account is suspended")
 	}
-	a.loginThrottle.Reset(email + "\x00" + ip)
+	a.loginThrottle.Reset(emailFromIP)
 	_ = a.Store.TouchLogin(ctx, u.ID, a.Now())
 	return a.startSession(w, r, u, http.StatusOK)
 }
