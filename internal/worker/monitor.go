@@ -69,12 +69,7 @@ type appHealth struct {
 	BandwidthBps    int64 // egress cap to apply again after a restart (0: none)
 
 	seen bool
-	// verified: a deploy saw this container answer while it was the app's
-	// new version (named _next). If it has exited by the time the monitor
-	// first sees it under the app's name, that exit is a crash of the app,
-	// not a baseline to accept silently (the app would stay down).
-	verified bool
-	info     *ctrInspect // last inspect (log path, limits, upper dir)
+	info *ctrInspect // last inspect (log path, limits, upper dir)
 	// What `podman ps` said last time; a change means inspect again.
 	psState             string
 	psStarted, psExited int64
@@ -118,9 +113,10 @@ type monitor struct {
 	status   map[string]ctrStatus // container id → verdict (not running)
 	expected map[string]time.Time // container id or name → a job stops it
 	promoted map[string]string    // app id → new version a deploy switched to
-	// answered: containers a deploy saw answer, until the monitor first
-	// sees them (a version that crashes before that is still restarted).
-	answered     map[string]time.Time
+	// newVersions: containers that are a deploy's new version (seen
+	// named _next, or announced by the deploy once they answered), until
+	// the monitor first sees them under the app's name.
+	newVersions  map[string]time.Time
 	known        []managedCtr         // last list of managed containers
 	knownAt      time.Time            // when the `podman ps` that made it started
 	changedAt    time.Time            // last job result or app_status sent (noteChange)
@@ -163,9 +159,9 @@ func newMonitor(a *Agent) *monitor {
 	m := &monitor{
 		a: a, log: log.With("part", "monitor"), now: time.Now,
 		health: map[string]*appHealth{}, status: map[string]ctrStatus{}, expected: map[string]time.Time{},
-		promoted:  map[string]string{},
-		answered:  map[string]time.Time{},
-		lastStats: map[string]statPoint{}, exitWD: -1, wake: make(chan struct{}, 1), statfs: statfsBytes,
+		promoted:    map[string]string{},
+		newVersions: map[string]time.Time{},
+		lastStats:   map[string]statPoint{}, exitWD: -1, wake: make(chan struct{}, 1), statfs: statfsBytes,
 	}
 	m.logs = newLogCollector(a, m)
 	return m
@@ -192,7 +188,7 @@ func (m *monitor) promote(appID, id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if id != "" {
-		m.answered[id] = m.now()
+		m.newVersions[id] = m.now()
 	}
 	if id == "" {
 		delete(m.promoted, appID)
@@ -259,21 +255,29 @@ func (m *monitor) stopExpected(h *appHealth, finishedAt time.Time) bool {
 	return false
 }
 
-// takeAnswered reports (once) whether a deploy saw container id answer.
-func (m *monitor) takeAnswered(id string) bool {
+// markNewVersion records that container id is a deploy's new version.
+func (m *monitor) markNewVersion(id string) {
+	m.mu.Lock()
+	m.newVersions[id] = m.now()
+	m.mu.Unlock()
+}
+
+// takeNewVersion reports (once) whether container id is a deploy's new
+// version.
+func (m *monitor) takeNewVersion(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := m.answered[id]
-	delete(m.answered, id)
+	_, ok := m.newVersions[id]
+	delete(m.newVersions, id)
 	return ok
 }
 
 func (m *monitor) pruneExpected(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, t := range m.answered {
+	for id, t := range m.newVersions {
 		if now.Sub(t) > expectStopFor {
-			delete(m.answered, id) // removed before the monitor saw it
+			delete(m.newVersions, id) // removed before the monitor saw it
 		}
 	}
 	for k, t := range m.expected {
@@ -698,7 +702,7 @@ func (m *monitor) checkOne(ctx context.Context, h *appHealth, c *managedCtr, ins
 		// OOM violations of the app. Once it takes the app's name it is
 		// seen for the first time: its baseline.
 		h.seen = false
-		h.verified = true
+		m.markNewVersion(c.ID)
 		return
 	}
 	running := isRunningState(c.State)
@@ -721,16 +725,12 @@ func (m *monitor) checkOne(ctx context.Context, h *appHealth, c *managedCtr, ins
 	}
 	kills := m.oom.killsOf(c.ID)
 
-	if !h.seen && m.takeAnswered(c.ID) {
-		// The deploy saw it answer, but the monitor never saw it running
-		// (it crashed within a check interval of its switch): its exit is
-		// a crash of the app, to restart, not a baseline.
-		h.verified = true
-	}
-	if !h.seen && h.verified && !running {
-		// Promoted from _next but already down: judge the exit below as
-		// that of a running app.
-		h.seen, h.verified = true, false
+	if newVersion := !h.seen && m.takeNewVersion(c.ID); newVersion && !running {
+		// A deploy's new version, already down when first seen under the
+		// app's name: judge the exit below as that of a running app (a
+		// crash to restart, not a baseline to accept silently: the app
+		// would stay down).
+		h.seen = true
 		h.restartBase, h.lastRestarts = restarts, restarts
 		h.running, h.startedAt, h.oomSeen = true, startedAt, 0
 	}
