@@ -92,30 +92,30 @@ func (s *sse) ping() error {
 }
 
 // wait blocks until wake fires (true), pinging the client every ssePing
-// meanwhile; it returns false when the client is gone.
+// meanwhile and re-checking access (authorizeEvery); it returns false when
+// the client is gone or its access is.
 func (s *sse) wait(ctx context.Context, wake <-chan struct{}) bool {
-	every := ssePing
+	ping := time.NewTicker(ssePing)
+	defer ping.Stop()
+	var recheck <-chan time.Time // nil: never
 	if s.authorize != nil {
-		every = min(every, s.recheck)
+		t := time.NewTicker(s.recheck)
+		defer t.Stop()
+		recheck = t.C
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	lastPing := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-wake:
 			return s.stillAuthorized()
-		case <-tick.C:
+		case <-recheck:
 			if !s.stillAuthorized() {
 				return false
 			}
-			if time.Since(lastPing) >= ssePing-every/2 {
-				if s.ping() != nil {
-					return false
-				}
-				lastPing = time.Now()
+		case <-ping.C:
+			if s.ping() != nil {
+				return false
 			}
 		}
 	}
