@@ -80,13 +80,13 @@ var errRunMount = errors.New("the Dockerfile uses RUN --mount, which builds here
 // difference can hide a mount: on dockerfileLines, "--mount" anywhere, in
 // any case, refuses.
 func checkRunMounts(text string) error {
-	joined := strings.Join(dockerfileLines(text), "\n")
-	if strings.Contains(strings.ToLower(joined), "--mount") {
+	lines := dockerfileLines(text)
+	if strings.Contains(strings.ToLower(strings.Join(lines, "\n")), "--mount") {
 		return errRunMount
 	}
 	// Other RUN flags (--network=host reaches the host's loopback
 	// services; --security=insecure) are refused too.
-	for _, line := range dockerfileLines(text) {
+	for _, line := range lines {
 		f := strings.Fields(line)
 		if len(f) > 2 && strings.EqualFold(f[0], "ONBUILD") {
 			f = f[1:]
